@@ -923,10 +923,8 @@ server_teardown (GstSpiceSink * self)
     spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_CLOSED);
     spice_server_remove_interface (&self->stream_port.sin.base);
   }
-  if (self->mouse.sin.st)
-    spice_server_remove_interface (&self->mouse.sin.base);
-  if (self->keyboard.sin.st)
-    spice_server_remove_interface (&self->keyboard.sin.base);
+  /* spice-server cannot remove input interfaces; destroying the server
+   * releases them. */
   spice_server_destroy (self->server);
   self->server = NULL;
   memset (&self->stream_port.sin, 0, sizeof (self->stream_port.sin));

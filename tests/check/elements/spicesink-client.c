@@ -1,0 +1,588 @@
+/* OSVDI - spicesink against a real SPICE client (spice-client-glib)
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Each test runs a real pipeline (videotestsrc, a real encoder, spicesink
+ * with its embedded spice-server) and a real spice-client-glib session in
+ * the same process, on loopback, and checks what the client decodes and what
+ * its input turns into upstream.
+ */
+#include <gst/check/gstcheck.h>
+#include <gst/video/navigation.h>
+#include <spice/enums.h>
+#include <spice-client.h>
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "osvdi-test-client.h"
+
+#define PASSWORD "s3cret-ticket"
+#define WIDTH 320
+#define HEIGHT 240
+
+typedef struct
+{
+  GstElement *pipeline;
+  GstElement *sink;
+  GstElement *src;
+  gint port;
+  GMutex lock;
+  GList *nav;                   /* GstStructure*, newest first */
+} Session;
+
+static gint
+free_port (void)
+{
+  struct sockaddr_in addr = {.sin_family = AF_INET };
+  socklen_t len = sizeof (addr);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gint port;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (fd >= 0);
+  fail_unless (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0);
+  fail_unless (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
+  port = ntohs (addr.sin_port);
+  close (fd);
+  return port;
+}
+
+static GstPadProbeReturn
+nav_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Session *s = user_data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION) {
+    g_mutex_lock (&s->lock);
+    s->nav = g_list_prepend (s->nav,
+        gst_structure_copy (gst_event_get_structure (event)));
+    g_mutex_unlock (&s->lock);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+session_check_bus (Session * s)
+{
+  GstMessage *msg;
+
+  while ((msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (s->pipeline),
+              GST_MESSAGE_ERROR))) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("pipeline error: %s (%s)", err->message, dbg);
+  }
+}
+
+/* @encoder: the part between the raw source and spicesink; @sink_props: extra
+ * spicesink properties. */
+static Session *
+session_start_full (const gchar * encoder, const gchar * sink_props,
+    gint port)
+{
+  Session *s = g_new0 (Session, 1);
+  GError *error = NULL;
+  gchar *desc;
+  GstPad *pad;
+
+  s->port = port ? port : free_port ();
+  desc = g_strdup_printf ("videotestsrc name=src is-live=true pattern=smpte "
+      "! video/x-raw,width=%d,height=%d,framerate=30/1 ! %s "
+      "! spicesink name=sink port=%d %s", WIDTH, HEIGHT, encoder, s->port,
+      sink_props);
+  s->pipeline = gst_parse_launch (desc, &error);
+  fail_unless (s->pipeline, "%s: %s", desc, error ? error->message : "");
+  g_free (desc);
+  s->sink = gst_bin_get_by_name (GST_BIN (s->pipeline), "sink");
+  s->src = gst_bin_get_by_name (GST_BIN (s->pipeline), "src");
+  g_mutex_init (&s->lock);
+  pad = gst_element_get_static_pad (s->src, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, nav_probe, s,
+      NULL);
+  gst_object_unref (pad);
+
+  fail_unless (gst_element_set_state (s->pipeline, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  fail_unless (gst_element_get_state (s->pipeline, NULL, NULL,
+          10 * GST_SECOND) == GST_STATE_CHANGE_SUCCESS
+      || gst_element_get_state (s->pipeline, NULL, NULL, 0)
+      == GST_STATE_CHANGE_NO_PREROLL);
+  session_check_bus (s);
+  return s;
+}
+
+#define H264 "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 " \
+  "! h264parse"
+#define VP8 "vp8enc deadline=1 keyframe-max-dist=30"
+
+static Session *
+session_start (const gchar * encoder)
+{
+  return session_start_full (encoder, "password=" PASSWORD, 0);
+}
+
+static void
+session_stop (Session * s)
+{
+  session_check_bus (s);
+  fail_unless (gst_element_set_state (s->pipeline, GST_STATE_NULL)
+      == GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (s->sink);
+  gst_object_unref (s->src);
+  gst_object_unref (s->pipeline);
+  g_list_free_full (s->nav, (GDestroyNotify) gst_structure_free);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
+
+static guint64
+stat_u64 (Session * s, const gchar * field)
+{
+  GstStructure *st;
+  guint64 v = 0;
+  guint u;
+
+  g_object_get (s->sink, "stats", &st, NULL);
+  if (!gst_structure_get_uint64 (st, field, &v) &&
+      gst_structure_get_uint (st, field, &u))
+    v = u;
+  gst_structure_free (st);
+  return v;
+}
+
+static OsvdiTestClient *
+client_new (Session * s, const gchar * password)
+{
+  OsvdiTestClientConfig cfg = {.port = s->port,.password = password };
+  OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+
+  fail_unless (osvdi_test_client_connect (client));
+  return client;
+}
+
+static OsvdiTestClient *
+client_open (Session * s)
+{
+  OsvdiTestClient *client = client_new (s, PASSWORD);
+  gint event;
+
+  fail_unless (osvdi_test_client_wait_open (client, 10000, &event),
+      "client did not connect (channel event %d)", event);
+  return client;
+}
+
+/* The top bars of videotestsrc's SMPTE pattern (100 % bars). */
+static const guint32 smpte_bars[7] = {
+  0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff
+};
+
+#define LOSSY_TOLERANCE 40
+
+static void
+check_smpte (OsvdiTestClient * client, gint width, gint height, guint ms)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (smpte_bars); i++) {
+    gint x = (2 * i + 1) * width / 14, y = height / 3;
+    guint32 rgb = 0;
+
+    if (!osvdi_test_client_wait_pixel (client, x, y, smpte_bars[i],
+            LOSSY_TOLERANCE, ms)) {
+      osvdi_test_client_pixel (client, x, y, &rgb);
+      fail ("bar %u at (%d,%d): got %06x, want %06x", i, x, y, rgb,
+          smpte_bars[i]);
+    }
+  }
+}
+
+static void
+check_stream (const gchar * encoder, const gchar * codec)
+{
+  Session *s = session_start (encoder);
+  OsvdiTestClient *client = client_open (s);
+  gint w = 0, h = 0;
+  GstStructure *st;
+  const gchar *c;
+
+  fail_unless (osvdi_test_client_wait_frames (client, 5, 10000),
+      "no frames drawn");
+  fail_unless (osvdi_test_client_size (client, &w, &h));
+  fail_unless_equals_int (w, WIDTH);
+  fail_unless_equals_int (h, HEIGHT);
+  check_smpte (client, w, h, 5000);
+
+  g_object_get (s->sink, "stats", &st, NULL);
+  c = gst_structure_get_string (st, "codec");
+  fail_unless_equals_string (c, codec);
+  gst_structure_free (st);
+  fail_unless (stat_u64 (s, "frames-sent") >= 5);
+  fail_unless (stat_u64 (s, "bytes-sent") > 0);
+  fail_unless_equals_int (stat_u64 (s, "clients"), 1);
+
+  /* A colour change upstream shows up at the client: the frames are live. */
+  g_object_set (s->src, "pattern", 4 /* red */ , NULL);
+  fail_unless (osvdi_test_client_wait_pixel (client, w / 2, h / 2, 0xff0000,
+          LOSSY_TOLERANCE, 5000), "red frame never arrived");
+  g_object_set (s->src, "pattern", 6 /* blue */ , NULL);
+  fail_unless (osvdi_test_client_wait_pixel (client, w / 2, h / 2, 0x0000ff,
+          LOSSY_TOLERANCE, 5000), "blue frame never arrived");
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_START_TEST (test_h264_pixels)
+{
+  check_stream (H264, "h264");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_vp8_pixels)
+{
+  check_stream (VP8, "vp8");
+}
+
+GST_END_TEST;
+
+static void
+check_refused (const gchar * password)
+{
+  Session *s = session_start (H264);
+  OsvdiTestClient *client = client_new (s, password);
+  gint event = 0;
+
+  fail_if (osvdi_test_client_wait_open (client, 10000, &event));
+  fail_unless_equals_int (event, SPICE_CHANNEL_ERROR_AUTH);
+  fail_unless_equals_int (stat_u64 (s, "clients"), 0);
+  fail_unless_equals_int (stat_u64 (s, "frames-sent"), 0);
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_START_TEST (test_wrong_ticket_refused)
+{
+  check_refused ("not-the-ticket");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_missing_ticket_refused)
+{
+  check_refused (NULL);
+}
+
+GST_END_TEST;
+
+static void
+run_or_fail (const gchar * cmd)
+{
+  gchar *out = NULL, *err = NULL;
+  gint status = -1;
+  GError *error = NULL;
+
+  fail_unless (g_spawn_command_line_sync (cmd, &out, &err, &status, &error),
+      "%s: %s", cmd, error ? error->message : "");
+  fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed: %s", cmd,
+      err);
+  g_free (out);
+  g_free (err);
+}
+
+/* A throw-away CA and a server certificate for 127.0.0.1, made per test. */
+static gchar *
+make_x509_dir (void)
+{
+  gchar *dir = g_dir_make_tmp ("osvdi-x509-XXXXXX", NULL);
+  gchar *cmd;
+
+  fail_unless (dir != NULL);
+  cmd = g_strdup_printf ("sh -c 'cd %s && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=osvdi-test-ca "
+      "-keyout ca-key.pem -out ca-cert.pem && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+      "-keyout server-key.pem -out server.csr && "
+      "printf \"subjectAltName=IP:127.0.0.1\" > ext.cnf && "
+      "openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem "
+      "-CAcreateserial -days 1 -extfile ext.cnf -out server-cert.pem' ", dir);
+  run_or_fail (cmd);
+  g_free (cmd);
+  return dir;
+}
+
+static void
+remove_dir (const gchar * dir)
+{
+  gchar *cmd = g_strdup_printf ("rm -rf %s", dir);
+
+  run_or_fail (cmd);
+  g_free (cmd);
+}
+
+GST_START_TEST (test_tls)
+{
+  gchar *dir = make_x509_dir ();
+  gint tls_port = free_port ();
+  gchar *props = g_strdup_printf ("password=" PASSWORD " tls-port=%d "
+      "x509-dir=%s", tls_port, dir);
+  /* TLS only: no plain-text port at all. */
+  Session *s = session_start_full (H264, props, 0);
+  gchar *ca = g_build_filename (dir, "ca-cert.pem", NULL);
+  OsvdiTestClientConfig cfg = {.tls_port = tls_port,.password = PASSWORD,
+    .ca_file = ca
+  };
+  OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+  gint event;
+
+  fail_unless (osvdi_test_client_connect (client));
+  fail_unless (osvdi_test_client_wait_open (client, 10000, &event),
+      "TLS client did not connect (event %d)", event);
+  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_client_free (client);
+  session_stop (s);
+
+  /* A client that does not trust the CA is refused. */
+  s = session_start_full (H264, props, 0);
+  cfg.ca_file = NULL;
+  client = osvdi_test_client_new (&cfg);
+  fail_unless (osvdi_test_client_connect (client));
+  fail_if (osvdi_test_client_wait_open (client, 10000, &event));
+  fail_unless (event == SPICE_CHANNEL_ERROR_TLS
+      || event == SPICE_CHANNEL_ERROR_CONNECT
+      || event == SPICE_CHANNEL_ERROR_LINK, "event %d", event);
+  osvdi_test_client_free (client);
+  session_stop (s);
+
+  remove_dir (dir);
+  g_free (ca);
+  g_free (props);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_mid_stream_keyframe)
+{
+  /* Keyframes upstream only every 600 frames (20 s): a picture within a
+   * second needs the keyframe the sink requests when the client starts. */
+  Session *s = session_start ("x264enc tune=zerolatency "
+      "speed-preset=ultrafast key-int-max=600 ! h264parse");
+  OsvdiTestClient *client;
+  gint64 start;
+
+  osvdi_test_client_iterate (2500);
+  start = g_get_monotonic_time ();
+  client = client_new (s, PASSWORD);
+  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14, HEIGHT / 3,
+          smpte_bars[0], LOSSY_TOLERANCE, 1000),
+      "no correct picture within 1 s of connecting");
+  GST_INFO ("picture after %" G_GINT64_FORMAT " ms",
+      (g_get_monotonic_time () - start) / 1000);
+  check_smpte (client, WIDTH, HEIGHT, 100);
+
+  /* A second session on the same sink gets its own keyframe too. */
+  osvdi_test_client_free (client);
+  osvdi_test_client_iterate (1000);
+  start = g_get_monotonic_time ();
+  client = client_new (s, PASSWORD);
+  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14, HEIGHT / 3,
+          smpte_bars[0], LOSSY_TOLERANCE, 1000),
+      "reconnected client: no correct picture within 1 s");
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
+static GstStructure *
+find_nav (Session * s, const gchar * type, const gchar * field, gint value)
+{
+  GstStructure *found = NULL;
+  GList *l;
+
+  g_mutex_lock (&s->lock);
+  for (l = g_list_last (s->nav); l && !found; l = l->prev) {
+    GstStructure *st = l->data;
+    gint v;
+    guint u;
+
+    if (g_strcmp0 (gst_structure_get_string (st, "event"), type) != 0)
+      continue;
+    if (!field)
+      found = st;
+    else if (gst_structure_get_int (st, field, &v) && v == value)
+      found = st;
+    else if (gst_structure_get_uint (st, field, &u) && (gint) u == value)
+      found = st;
+  }
+  g_mutex_unlock (&s->lock);
+  return found;
+}
+
+static GstStructure *
+wait_nav (Session * s, const gchar * type, const gchar * field, gint value)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  GstStructure *st;
+
+  while (!(st = find_nav (s, type, field, value))
+      && g_get_monotonic_time () < end)
+    osvdi_test_client_iterate (10);
+  fail_unless (st, "no %s event with %s=%d upstream", type, field, value);
+  return st;
+}
+
+GST_START_TEST (test_input)
+{
+  Session *s = session_start (H264);
+  OsvdiTestClient *client = client_open (s);
+  GstStructure *st;
+  gdouble x, y, dy;
+
+  fail_unless (osvdi_test_client_wait_inputs (client, 10000));
+  fail_unless (osvdi_test_client_wait_frames (client, 1, 10000));
+
+  /* 'a', then Up (an extended key: 0xE0 0x48). */
+  osvdi_test_client_key (client, 0x1e, TRUE);
+  osvdi_test_client_key (client, 0x1e, FALSE);
+  osvdi_test_client_key (client, 0x148, TRUE);
+  osvdi_test_client_key (client, 0x148, FALSE);
+  st = wait_nav (s, "key-press", "scancode", 0x1e);
+  fail_unless_equals_string (gst_structure_get_string (st, "key"), "a");
+  st = wait_nav (s, "key-release", "scancode", 0x1e);
+  fail_unless_equals_string (gst_structure_get_string (st, "key"), "a");
+  st = wait_nav (s, "key-press", "scancode", 0x148);
+  fail_unless_equals_string (gst_structure_get_string (st, "key"), "Up");
+  wait_nav (s, "key-release", "scancode", 0x148);
+
+  /* Server mouse mode: relative motion from a virtual pointer at (0,0). */
+  osvdi_test_client_motion (client, 40, 30);
+  st = wait_nav (s, "mouse-move", "dx", 40);
+  fail_unless (gst_structure_get_double (st, "pointer_x", &x));
+  fail_unless (gst_structure_get_double (st, "pointer_y", &y));
+  fail_unless_equals_float (x, 40);
+  fail_unless_equals_float (y, 30);
+
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, FALSE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, FALSE);
+  st = wait_nav (s, "mouse-button-press", "button", 1);
+  fail_unless (gst_structure_get_double (st, "pointer_x", &x));
+  fail_unless_equals_float (x, 40);
+  wait_nav (s, "mouse-button-release", "button", 1);
+  wait_nav (s, "mouse-button-press", "button", 3);
+  wait_nav (s, "mouse-button-release", "button", 3);
+
+  /* The wheel: a SPICE "up" button click scrolls up. */
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_UP, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_UP, FALSE);
+  st = wait_nav (s, "mouse-scroll", NULL, 0);
+  fail_unless (gst_structure_get_double (st, "delta_pointer_y", &dy));
+  fail_unless (dy > 0, "scroll up gave delta %f", dy);
+
+  /* The motion is clamped to the stream. */
+  osvdi_test_client_motion (client, 10000, 10000);
+  st = wait_nav (s, "mouse-move", "dx", 10000);
+  fail_unless (gst_structure_get_double (st, "pointer_x", &x));
+  fail_unless_equals_float (x, WIDTH - 1);
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_stalled_client)
+{
+  /* Big noisy frames so that the socket buffers fill quickly. */
+  Session *s = session_start ("x264enc tune=zerolatency speed-preset=ultrafast "
+      "bitrate=60000 key-int-max=30 ! h264parse");
+  OsvdiTestClient *client = client_open (s);
+  guint64 sent, dropped, sent_stalled;
+  guint frames;
+
+  g_object_set (s->src, "pattern", 1 /* snow */ , NULL);
+  fail_unless (osvdi_test_client_wait_frames (client, 10, 10000));
+
+  /* The client stops reading: nothing iterates its main context. */
+  sent = stat_u64 (s, "frames-sent");
+  dropped = stat_u64 (s, "frames-dropped");
+  g_usleep (8 * G_USEC_PER_SEC);
+  sent_stalled = stat_u64 (s, "frames-sent") - sent;
+  session_check_bus (s);
+
+  GST_INFO ("during the stall: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
+      " dropped", sent_stalled, stat_u64 (s, "frames-dropped") - dropped);
+  fail_unless (stat_u64 (s, "frames-dropped") - dropped > 100,
+      "frames were not dropped while the client stalled");
+  fail_unless (stat_u64 (s, "max-waiting-frames") <= 2);
+  fail_unless (stat_u64 (s, "waiting-frames") <= 2);
+
+  /* The client reads again and sees live pictures. */
+  frames = osvdi_test_client_frames (client);
+  g_object_set (s->src, "pattern", 5 /* green */ , NULL);
+  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 2, HEIGHT / 2,
+          0x00ff00, LOSSY_TOLERANCE, 10000), "no recovery after the stall");
+  fail_unless (osvdi_test_client_frames (client) > frames);
+  fail_unless_equals_int (stat_u64 (s, "clients"), 1);
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reconnect_cycles)
+{
+  Session *s = session_start (H264);
+  OsvdiTestClient *client;
+  guint i;
+
+  for (i = 0; i < 50; i++) {
+    client = client_open (s);
+    /* Every other cycle waits for frames, so that some disconnects land in
+     * the middle of a frame transfer. */
+    if (i % 2 == 0)
+      fail_unless (osvdi_test_client_wait_frames (client, 1, 10000),
+          "cycle %u: no frame", i);
+    osvdi_test_client_free (client);
+  }
+  osvdi_test_client_iterate (500);
+  fail_unless_equals_int (stat_u64 (s, "clients"), 0);
+
+  /* Still serving after all that. */
+  client = client_open (s);
+  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
+static Suite *
+spicesink_client_suite (void)
+{
+  Suite *s = suite_create ("spicesink-client");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 180);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_h264_pixels);
+  tcase_add_test (tc, test_vp8_pixels);
+  tcase_add_test (tc, test_wrong_ticket_refused);
+  tcase_add_test (tc, test_missing_ticket_refused);
+  tcase_add_test (tc, test_tls);
+  tcase_add_test (tc, test_mid_stream_keyframe);
+  tcase_add_test (tc, test_input);
+  tcase_add_test (tc, test_stalled_client);
+  tcase_add_test (tc, test_reconnect_cycles);
+  return s;
+}
+
+GST_CHECK_MAIN (spicesink_client);

@@ -1,0 +1,339 @@
+/* OSVDI - a real SPICE client (spice-client-glib) for tests and benchmarks
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "osvdi-test-client.h"
+
+#include <spice-client.h>
+
+struct _OsvdiTestClient
+{
+  SpiceSession *session;
+  SpiceMainChannel *main;
+  SpiceDisplayChannel *display;
+  SpiceInputsChannel *inputs;
+  gint main_event;
+  gboolean inputs_open;
+  guint frames;
+  guint button_state;
+};
+
+static void
+main_channel_event (SpiceChannel * channel, SpiceChannelEvent event,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  client->main_event = event;
+}
+
+static void
+inputs_channel_event (SpiceChannel * channel, SpiceChannelEvent event,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  client->inputs_open = event == SPICE_CHANNEL_OPENED;
+}
+
+static void
+display_invalidate (SpiceChannel * channel, gint x, gint y, gint w, gint h,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  client->frames++;
+}
+
+static void
+channel_new (SpiceSession * session, SpiceChannel * channel,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  if (SPICE_IS_MAIN_CHANNEL (channel)) {
+    client->main = SPICE_MAIN_CHANNEL (channel);
+    g_signal_connect (channel, "channel-event",
+        G_CALLBACK (main_channel_event), client);
+    return;
+  }
+  if (SPICE_IS_DISPLAY_CHANNEL (channel) && !client->display) {
+    client->display = SPICE_DISPLAY_CHANNEL (channel);
+    g_signal_connect (channel, "display-invalidate",
+        G_CALLBACK (display_invalidate), client);
+  } else if (SPICE_IS_INPUTS_CHANNEL (channel)) {
+    client->inputs = SPICE_INPUTS_CHANNEL (channel);
+    g_signal_connect (channel, "channel-event",
+        G_CALLBACK (inputs_channel_event), client);
+  }
+  spice_channel_connect (channel);
+}
+
+static void
+channel_destroy (SpiceSession * session, SpiceChannel * channel,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  if ((gpointer) channel == (gpointer) client->main)
+    client->main = NULL;
+  if ((gpointer) channel == (gpointer) client->display)
+    client->display = NULL;
+  if ((gpointer) channel == (gpointer) client->inputs) {
+    client->inputs = NULL;
+    client->inputs_open = FALSE;
+  }
+}
+
+OsvdiTestClient *
+osvdi_test_client_new (const OsvdiTestClientConfig * cfg)
+{
+  OsvdiTestClient *client = g_new0 (OsvdiTestClient, 1);
+  gchar *port = cfg->port ? g_strdup_printf ("%d", cfg->port) : NULL;
+  gchar *tls_port = cfg->tls_port ? g_strdup_printf ("%d", cfg->tls_port)
+      : NULL;
+
+  client->session = spice_session_new ();
+  g_object_set (client->session, "host", cfg->host ? cfg->host : "127.0.0.1",
+      NULL);
+  if (port)
+    g_object_set (client->session, "port", port, NULL);
+  if (tls_port)
+    g_object_set (client->session, "tls-port", tls_port, NULL);
+  if (cfg->password)
+    g_object_set (client->session, "password", cfg->password, NULL);
+  if (cfg->ca_file)
+    g_object_set (client->session, "ca-file", cfg->ca_file, NULL);
+  /* No audio, USB or shared folders: only what a desktop stream needs. */
+  g_object_set (client->session, "enable-audio", FALSE,
+      "enable-usbredir", FALSE, NULL);
+  g_signal_connect (client->session, "channel-new", G_CALLBACK (channel_new),
+      client);
+  g_signal_connect (client->session, "channel-destroy",
+      G_CALLBACK (channel_destroy), client);
+  g_free (port);
+  g_free (tls_port);
+  return client;
+}
+
+gboolean
+osvdi_test_client_connect (OsvdiTestClient * client)
+{
+  client->main_event = 0;
+  client->frames = 0;
+  return spice_session_connect (client->session);
+}
+
+void
+osvdi_test_client_disconnect (OsvdiTestClient * client)
+{
+  spice_session_disconnect (client->session);
+  /* Let the channels close and be destroyed. */
+  osvdi_test_client_iterate (50);
+}
+
+void
+osvdi_test_client_free (OsvdiTestClient * client)
+{
+  if (!client)
+    return;
+  osvdi_test_client_disconnect (client);
+  g_signal_handlers_disconnect_by_data (client->session, client);
+  g_object_unref (client->session);
+  osvdi_test_client_iterate (20);
+  g_free (client);
+}
+
+void
+osvdi_test_client_iterate (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+  GMainContext *ctx = g_main_context_get_thread_default ();
+
+  while (g_get_monotonic_time () < end) {
+    if (!g_main_context_iteration (ctx, FALSE))
+      g_usleep (1000);
+  }
+}
+
+typedef gboolean (*Condition) (OsvdiTestClient * client, gpointer data);
+
+static gboolean
+wait_for (OsvdiTestClient * client, Condition cond, gpointer data, guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+  GMainContext *ctx = g_main_context_get_thread_default ();
+
+  while (!cond (client, data)) {
+    if (g_get_monotonic_time () >= end)
+      return FALSE;
+    if (!g_main_context_iteration (ctx, FALSE))
+      g_usleep (1000);
+  }
+  return TRUE;
+}
+
+static gboolean
+main_settled (OsvdiTestClient * client, gpointer data)
+{
+  return client->main_event != 0;
+}
+
+gboolean
+osvdi_test_client_wait_open (OsvdiTestClient * client, guint ms, gint * event)
+{
+  gboolean ok = wait_for (client, main_settled, NULL, ms);
+
+  if (event)
+    *event = client->main_event;
+  return ok && client->main_event == SPICE_CHANNEL_OPENED;
+}
+
+guint
+osvdi_test_client_frames (OsvdiTestClient * client)
+{
+  return client->frames;
+}
+
+static gboolean
+enough_frames (OsvdiTestClient * client, gpointer data)
+{
+  return client->frames >= GPOINTER_TO_UINT (data);
+}
+
+gboolean
+osvdi_test_client_wait_frames (OsvdiTestClient * client, guint n, guint ms)
+{
+  return wait_for (client, enough_frames, GUINT_TO_POINTER (n), ms);
+}
+
+gboolean
+osvdi_test_client_size (OsvdiTestClient * client, gint * width, gint * height)
+{
+  SpiceDisplayPrimary primary;
+
+  if (!client->display || !spice_display_channel_get_primary (SPICE_CHANNEL
+          (client->display), 0, &primary))
+    return FALSE;
+  *width = primary.width;
+  *height = primary.height;
+  return TRUE;
+}
+
+gboolean
+osvdi_test_client_pixel (OsvdiTestClient * client, gint x, gint y,
+    guint32 * rgb)
+{
+  SpiceDisplayPrimary primary;
+  const guint8 *p;
+
+  if (!client->display || !spice_display_channel_get_primary (SPICE_CHANNEL
+          (client->display), 0, &primary) || !primary.data)
+    return FALSE;
+  if (x < 0 || y < 0 || x >= primary.width || y >= primary.height)
+    return FALSE;
+  /* 32-bit xRGB, little-endian: B G R x in memory. */
+  p = primary.data + (gsize) y * primary.stride + (gsize) x * 4;
+  *rgb = (p[2] << 16) | (p[1] << 8) | p[0];
+  return TRUE;
+}
+
+gboolean
+osvdi_rgb_near (guint32 a, guint32 b, guint tolerance)
+{
+  guint shift;
+
+  for (shift = 0; shift <= 16; shift += 8) {
+    gint ca = (a >> shift) & 0xff, cb = (b >> shift) & 0xff;
+
+    if ((guint) ABS (ca - cb) > tolerance)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+typedef struct
+{
+  gint x, y;
+  guint32 rgb;
+  guint tolerance;
+} PixelWant;
+
+static gboolean
+pixel_matches (OsvdiTestClient * client, gpointer data)
+{
+  PixelWant *want = data;
+  guint32 rgb;
+
+  return osvdi_test_client_pixel (client, want->x, want->y, &rgb)
+      && osvdi_rgb_near (rgb, want->rgb, want->tolerance);
+}
+
+gboolean
+osvdi_test_client_wait_pixel (OsvdiTestClient * client, gint x, gint y,
+    guint32 rgb, guint tolerance, guint ms)
+{
+  PixelWant want = { x, y, rgb, tolerance };
+
+  return wait_for (client, pixel_matches, &want, ms);
+}
+
+static gboolean
+inputs_open (OsvdiTestClient * client, gpointer data)
+{
+  return client->inputs && client->inputs_open;
+}
+
+gboolean
+osvdi_test_client_wait_inputs (OsvdiTestClient * client, guint ms)
+{
+  return wait_for (client, inputs_open, NULL, ms);
+}
+
+void
+osvdi_test_client_key (OsvdiTestClient * client, guint scancode,
+    gboolean press)
+{
+  g_return_if_fail (client->inputs);
+  if (press)
+    spice_inputs_channel_key_press (client->inputs, scancode);
+  else
+    spice_inputs_channel_key_release (client->inputs, scancode);
+}
+
+void
+osvdi_test_client_motion (OsvdiTestClient * client, gint dx, gint dy)
+{
+  g_return_if_fail (client->inputs);
+  spice_inputs_channel_motion (client->inputs, dx, dy, client->button_state);
+}
+
+static guint
+button_mask (gint button)
+{
+  switch (button) {
+    case SPICE_MOUSE_BUTTON_LEFT:
+      return SPICE_MOUSE_BUTTON_MASK_LEFT;
+    case SPICE_MOUSE_BUTTON_MIDDLE:
+      return SPICE_MOUSE_BUTTON_MASK_MIDDLE;
+    case SPICE_MOUSE_BUTTON_RIGHT:
+      return SPICE_MOUSE_BUTTON_MASK_RIGHT;
+    default:
+      return 0;
+  }
+}
+
+void
+osvdi_test_client_button (OsvdiTestClient * client, gint button,
+    gboolean press)
+{
+  g_return_if_fail (client->inputs);
+  if (press) {
+    client->button_state |= button_mask (button);
+    spice_inputs_channel_button_press (client->inputs, button,
+        client->button_state);
+  } else {
+    client->button_state &= ~button_mask (button);
+    spice_inputs_channel_button_release (client->inputs, button,
+        client->button_state);
+  }
+}

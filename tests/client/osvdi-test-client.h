@@ -1,0 +1,66 @@
+/* OSVDI - a real SPICE client (spice-client-glib) for tests and benchmarks
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Runs on the thread-default main context of the caller; every wait helper
+ * iterates that context until its condition holds or the timeout passes.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _OsvdiTestClient OsvdiTestClient;
+
+typedef struct
+{
+  const gchar *host;
+  gint port;                    /* 0: none */
+  gint tls_port;                /* 0: none */
+  const gchar *password;        /* NULL: none */
+  const gchar *ca_file;         /* for TLS */
+} OsvdiTestClientConfig;
+
+OsvdiTestClient *osvdi_test_client_new (const OsvdiTestClientConfig * cfg);
+void osvdi_test_client_free (OsvdiTestClient * client);
+
+gboolean osvdi_test_client_connect (OsvdiTestClient * client);
+void osvdi_test_client_disconnect (OsvdiTestClient * client);
+
+/* Iterates the main context for @ms milliseconds. */
+void osvdi_test_client_iterate (guint ms);
+
+/* Waits until the main channel is open (TRUE) or failed; @event receives the
+ * last SpiceChannelEvent of the main channel. */
+gboolean osvdi_test_client_wait_open (OsvdiTestClient * client, guint ms,
+    gint * event);
+
+/* Number of display updates (drawn stream frames) seen so far. */
+guint osvdi_test_client_frames (OsvdiTestClient * client);
+gboolean osvdi_test_client_wait_frames (OsvdiTestClient * client, guint n,
+    guint ms);
+
+/* The primary surface's size and one pixel as 0xRRGGBB; FALSE while there is
+ * no primary surface or the point is outside it. */
+gboolean osvdi_test_client_size (OsvdiTestClient * client, gint * width,
+    gint * height);
+gboolean osvdi_test_client_pixel (OsvdiTestClient * client, gint x, gint y,
+    guint32 * rgb);
+
+/* TRUE when each channel of @a and @b differs by at most @tolerance. */
+gboolean osvdi_rgb_near (guint32 a, guint32 b, guint tolerance);
+
+/* Waits until the pixel at (@x, @y) is near @rgb. */
+gboolean osvdi_test_client_wait_pixel (OsvdiTestClient * client, gint x,
+    gint y, guint32 rgb, guint tolerance, guint ms);
+
+/* Input, as a user's client sends it. Scancodes are PC set 1, extended keys
+ * as 0x100 | code. Buttons are SpiceMouseButton values. */
+gboolean osvdi_test_client_wait_inputs (OsvdiTestClient * client, guint ms);
+void osvdi_test_client_key (OsvdiTestClient * client, guint scancode,
+    gboolean press);
+void osvdi_test_client_motion (OsvdiTestClient * client, gint dx, gint dy);
+void osvdi_test_client_button (OsvdiTestClient * client, gint button,
+    gboolean press);
+
+G_END_DECLS
