@@ -1399,6 +1399,23 @@ gst_spice_sink_event (GstBaseSink * bsink, GstEvent * event)
   return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
 }
 
+static GstStateChangeReturn
+gst_spice_sink_change_state (GstElement * element, GstStateChange transition)
+{
+  GstSpiceSink *self = GST_SPICE_SINK (element);
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    /* The server and its clients outlive READY, but upstream restarts: wait
+     * for its first keyframe before sending anything. */
+    g_mutex_lock (&self->lock);
+    self->frames_dropped += drop_queued_frames_locked (self);
+    self->need_keyframe = TRUE;
+    self->keyframe_requested = FALSE;
+    g_mutex_unlock (&self->lock);
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
 /* ------------------------------------------------------------------------ */
 /* GObject                                                                  */
 
@@ -1664,6 +1681,8 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "Serves an encoded video stream to SPICE clients through spice-server's "
       "stream device, and sends their input upstream",
       "OSVDI developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_spice_sink_change_state);
 
   basesink_class->start = GST_DEBUG_FUNCPTR (gst_spice_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR (gst_spice_sink_stop);

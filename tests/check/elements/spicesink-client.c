@@ -559,6 +559,18 @@ GST_START_TEST (test_reconnect_cycles)
   /* Still serving after all that. */
   client = client_open (s);
   check_smpte (client, WIDTH, HEIGHT, 10000);
+
+  /* PLAYING -> READY -> PLAYING restarts the encoder; the server and the
+   * connected client live on and see the new frames. */
+  fail_unless (gst_element_set_state (s->pipeline, GST_STATE_READY)
+      == GST_STATE_CHANGE_SUCCESS);
+  g_object_set (s->src, "pattern", 4 /* red */ , NULL);
+  fail_unless (gst_element_set_state (s->pipeline, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 2, HEIGHT / 2,
+          0xff0000, LOSSY_TOLERANCE, 10000), "no picture after READY");
+  fail_unless_equals_int (stat_u64 (s, "clients"), 1);
+
   osvdi_test_client_free (client);
   session_stop (s);
 }

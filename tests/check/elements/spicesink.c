@@ -2,13 +2,320 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-GST_START_TEST (test_placeholder_inspect)
+/* A port nobody listens on (bound and released); with @keep, the listening
+ * socket is returned in *keep instead of closed. */
+static gint
+free_port (int *keep)
+{
+  struct sockaddr_in addr = {.sin_family = AF_INET };
+  socklen_t len = sizeof (addr);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gint port;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (fd >= 0);
+  fail_unless (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0);
+  fail_unless (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
+  port = ntohs (addr.sin_port);
+  if (keep) {
+    fail_unless (listen (fd, 1) == 0);
+    *keep = fd;
+  } else {
+    close (fd);
+  }
+  return port;
+}
+
+static gboolean
+port_accepts (gint port)
+{
+  struct sockaddr_in addr = {.sin_family = AF_INET };
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gboolean ok;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  addr.sin_port = htons (port);
+  ok = connect (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0;
+  close (fd);
+  return ok;
+}
+
+/* Puts @sink alone in a pipeline, asks for PAUSED and returns the error it
+ * posts (NULL if it started). */
+static GError *
+start_error (GstElement * sink, gchar ** debug)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  GstStateChangeReturn ret;
+  GstMessage *msg;
+  GError *error = NULL;
+
+  gst_bin_add (GST_BIN (pipeline), gst_object_ref (sink));
+  ret = gst_element_set_state (pipeline, GST_STATE_PAUSED);
+  msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline), GST_MESSAGE_ERROR);
+  if (msg) {
+    gst_message_parse_error (msg, &error, debug);
+    gst_message_unref (msg);
+    fail_unless (ret == GST_STATE_CHANGE_FAILURE);
+  } else {
+    fail_if (ret == GST_STATE_CHANGE_FAILURE);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_bin_remove (GST_BIN (pipeline), sink);
+  gst_object_unref (pipeline);
+  return error;
+}
+
+GST_START_TEST (test_defaults)
 {
   GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  GParamSpec *pspec;
+  GstStructure *stats;
+  gchar *address;
+  gint port, tls_port;
+  gboolean disabled, sync;
+  guint64 sent;
 
   fail_unless (sink != NULL);
+  g_object_get (sink, "address", &address, "port", &port, "tls-port",
+      &tls_port, "disable-ticketing", &disabled, "sync", &sync, "stats",
+      &stats, NULL);
+  fail_unless_equals_string (address, "127.0.0.1");
+  fail_unless_equals_int (port, 5900);
+  fail_unless_equals_int (tls_port, 0);
+  fail_if (disabled);
+  fail_if (sync);
+  fail_unless (gst_structure_get_uint64 (stats, "frames-sent", &sent));
+  fail_unless_equals_int (sent, 0);
+  fail_unless_equals_string (gst_structure_get_string (stats, "codec"),
+      "none");
+  /* The ticket can be set but never read back. */
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (sink),
+      "password");
+  fail_unless (pspec->flags & G_PARAM_WRITABLE);
+  fail_if (pspec->flags & G_PARAM_READABLE);
+  g_free (address);
+  gst_structure_free (stats);
   gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_ticket_refuses_to_start)
+{
+  GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  GError *error;
+  gint port = free_port (NULL);
+
+  g_object_set (sink, "port", port, NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error != NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS));
+  fail_unless (strstr (error->message, "password")
+      && strstr (error->message, "disable-ticketing"), "%s", error->message);
+  fail_if (port_accepts (port));
+  g_error_free (error);
+
+  /* An empty password is no password. */
+  g_object_set (sink, "password", "", NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error != NULL);
+  g_error_free (error);
+
+  g_object_set (sink, "password", "x", NULL);
+  fail_unless (start_error (sink, NULL) == NULL);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_port_in_use)
+{
+  GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  int busy_fd;
+  gint port = free_port (&busy_fd);
+  gchar *debug = NULL, *port_str = g_strdup_printf ("%d", port);
+  GError *error;
+
+  g_object_set (sink, "port", port, "password", "x", NULL);
+  error = start_error (sink, &debug);
+  fail_unless (error != NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_BUSY), "%s", error->message);
+  fail_unless (strstr (error->message, port_str), "%s", error->message);
+  fail_unless (strstr (error->message, "in use"), "%s", error->message);
+  g_error_free (error);
+  g_free (debug);
+
+  /* The port is freed: now it starts. */
+  close (busy_fd);
+  fail_unless (start_error (sink, NULL) == NULL);
+  g_free (port_str);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_tls_settings)
+{
+  GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  gchar *dir = g_dir_make_tmp ("osvdi-x509-XXXXXX", NULL);
+  GError *error;
+
+  g_object_set (sink, "port", free_port (NULL), "tls-port", free_port (NULL),
+      "password", "x", NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error && strstr (error->message, "x509-dir"));
+  g_clear_error (&error);
+
+  /* A directory without the files names the first missing one. */
+  g_object_set (sink, "x509-dir", dir, NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error != NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND));
+  fail_unless (strstr (error->message, "ca-cert.pem"), "%s", error->message);
+  g_clear_error (&error);
+
+  /* Nowhere to listen. */
+  g_object_set (sink, "port", 0, "tls-port", 0, NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error && strstr (error->message, "tls-port"));
+  g_clear_error (&error);
+
+  g_rmdir (dir);
+  g_free (dir);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+/* The harness plays the element at once: settings go in the description. */
+static GstHarness *
+harness_new (gint port)
+{
+  gchar *desc = g_strdup_printf ("spicesink async=false disable-ticketing=true "
+      "port=%d", port);
+  GstHarness *h = gst_harness_new_parse (desc);
+
+  g_free (desc);
+  return h;
+}
+
+GST_START_TEST (test_state_cycles)
+{
+  gint port = free_port (NULL);
+  GstHarness *h = harness_new (port);
+  guint i;
+
+  /* GstBaseSink starts in NULL->READY and stops in READY->NULL: the server
+   * (and its clients) live through READY<->PLAYING. */
+  gst_harness_set_src_caps_str (h, "video/x-h264, stream-format="
+      "byte-stream, alignment=au, width=64, height=48");
+  for (i = 0; i < 20; i++) {
+    fail_unless (gst_element_set_state (h->element, GST_STATE_PLAYING)
+        != GST_STATE_CHANGE_FAILURE);
+    fail_unless (port_accepts (port), "cycle %u: not listening", i);
+    fail_unless_equals_int (gst_harness_push (h,
+            gst_buffer_new_allocate (NULL, 100, NULL)), GST_FLOW_OK);
+    fail_unless (gst_element_set_state (h->element, GST_STATE_READY)
+        == GST_STATE_CHANGE_SUCCESS);
+    fail_unless (port_accepts (port), "cycle %u: not listening in READY", i);
+  }
+
+  /* NULL closes the server and its port, PLAYING opens them again. */
+  for (i = 0; i < 10; i++) {
+    fail_unless (gst_element_set_state (h->element, GST_STATE_NULL)
+        == GST_STATE_CHANGE_SUCCESS);
+    fail_if (port_accepts (port), "cycle %u: still listening in NULL", i);
+    fail_unless (gst_element_set_state (h->element, GST_STATE_PLAYING)
+        != GST_STATE_CHANGE_FAILURE);
+    fail_unless (port_accepts (port), "cycle %u: not listening", i);
+  }
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_two_sinks_at_once)
+{
+  GstElement *a = gst_element_factory_make ("spicesink", NULL);
+  GstElement *b = gst_element_factory_make ("spicesink", NULL);
+  gint pa = free_port (NULL), pb = free_port (NULL);
+
+  g_object_set (a, "port", pa, "password", "a", NULL);
+  g_object_set (b, "port", pb, "password", "b", NULL);
+  fail_unless (gst_element_set_state (a, GST_STATE_PAUSED)
+      != GST_STATE_CHANGE_FAILURE);
+  fail_unless (gst_element_set_state (b, GST_STATE_PAUSED)
+      != GST_STATE_CHANGE_FAILURE);
+  fail_unless (port_accepts (pa));
+  fail_unless (port_accepts (pb));
+  gst_element_set_state (a, GST_STATE_NULL);
+  fail_if (port_accepts (pa));
+  fail_unless (port_accepts (pb));
+  gst_element_set_state (b, GST_STATE_NULL);
+  gst_object_unref (a);
+  gst_object_unref (b);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_caps_without_size)
+{
+  GstHarness *h = harness_new (free_port (NULL));
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *error = NULL;
+
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h, "video/x-vp8");
+  fail_unless (gst_harness_push (h, gst_buffer_new_allocate (NULL, 10,
+              NULL)) == GST_FLOW_NOT_NEGOTIATED);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (strstr (error->message, "width and height"), "%s",
+      error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cursor_events_without_client)
+{
+  GstHarness *h = harness_new (free_port (NULL));
+  GstBuffer *pixels = gst_buffer_new_allocate (NULL, 8 * 8 * 4, NULL);
+  GstEvent *event;
+
+  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+      gst_structure_new ("osvdi/cursor-set", "width", G_TYPE_UINT, 8,
+          "height", G_TYPE_UINT, 8, "hot-x", G_TYPE_UINT, 0, "hot-y",
+          G_TYPE_UINT, 0, "pixels", GST_TYPE_BUFFER, pixels, NULL));
+  fail_unless (gst_harness_push_event (h, event));
+  /* Malformed ones are ignored, not fatal. */
+  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+      gst_structure_new ("osvdi/cursor-set", "width", G_TYPE_UINT, 8, NULL));
+  fail_unless (gst_harness_push_event (h, event));
+  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+      gst_structure_new ("osvdi/cursor-move", "x", G_TYPE_INT, 3, "y",
+          G_TYPE_INT, 4, NULL));
+  fail_unless (gst_harness_push_event (h, event));
+  gst_buffer_unref (pixels);
+  gst_harness_teardown (h);
 }
 
 GST_END_TEST;
@@ -20,7 +327,15 @@ spicesink_suite (void)
   TCase *tc = tcase_create ("general");
 
   suite_add_tcase (s, tc);
-  tcase_add_test (tc, test_placeholder_inspect);
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_defaults);
+  tcase_add_test (tc, test_no_ticket_refuses_to_start);
+  tcase_add_test (tc, test_port_in_use);
+  tcase_add_test (tc, test_tls_settings);
+  tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_two_sinks_at_once);
+  tcase_add_test (tc, test_caps_without_size);
+  tcase_add_test (tc, test_cursor_events_without_client);
   return s;
 }
 
