@@ -923,10 +923,15 @@ server_teardown (GstSpiceSink * self)
     spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_CLOSED);
     spice_server_remove_interface (&self->stream_port.sin.base);
   }
-  /* spice-server cannot remove input interfaces; destroying the server
-   * releases them. */
+  /* spice-server cannot remove input interfaces, and destroying the server
+   * leaves their state (plain g_malloc0'd structs) behind; free it here so
+   * that NULL<->PLAYING cycles do not leak. */
   spice_server_destroy (self->server);
   self->server = NULL;
+#if SPICE_SERVER_VERSION < 0x001000
+  g_free (self->keyboard.sin.st);
+  g_free (self->mouse.sin.st);
+#endif
   memset (&self->stream_port.sin, 0, sizeof (self->stream_port.sin));
   memset (&self->mouse.sin, 0, sizeof (self->mouse.sin));
   memset (&self->keyboard.sin, 0, sizeof (self->keyboard.sin));
