@@ -73,6 +73,7 @@ enum
   PROP_TLS_PORT,
   PROP_X509_DIR,
   PROP_PASSWORD,
+  PROP_PASSWORD_FILE,
   PROP_PASSWORD_LIFETIME,
   PROP_DISABLE_TICKETING,
   PROP_STATS,
@@ -142,6 +143,7 @@ struct _GstSpiceSink
   gint tls_port;
   gchar *x509_dir;
   gchar *password;
+  gchar *password_file;
   guint password_lifetime;
   gboolean disable_ticketing;
 
@@ -1028,6 +1030,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   GstSpiceSink *self = GST_SPICE_SINK (bsink);
   ServerConfig *cfg = &self->config;
   GError *error = NULL;
+  gchar *password_file;
 
   GST_OBJECT_LOCK (self);
   cfg->address = g_strdup (self->address);
@@ -1037,7 +1040,22 @@ gst_spice_sink_start (GstBaseSink * bsink)
   cfg->password = g_strdup (self->password);
   cfg->password_lifetime = self->password_lifetime;
   cfg->disable_ticketing = self->disable_ticketing;
+  password_file = g_strdup (self->password_file);
   GST_OBJECT_UNLOCK (self);
+
+  if (password_file && !cfg->disable_ticketing) {
+    gchar *contents = NULL;
+
+    if (!g_file_get_contents (password_file, &contents, NULL, &error))
+      goto no_password_file;
+    /* The first line is the ticket. */
+    contents[strcspn (contents, "\r\n")] = '\0';
+    if (cfg->password)
+      memset (cfg->password, 0, strlen (cfg->password));
+    g_free (cfg->password);
+    cfg->password = contents;
+  }
+  g_clear_pointer (&password_file, g_free);
 
   if (!cfg->disable_ticketing && (!cfg->password || !*cfg->password))
     goto no_ticket;
@@ -1086,10 +1104,19 @@ gst_spice_sink_start (GstBaseSink * bsink)
   return TRUE;
 
   /* ERRORS */
+no_password_file:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not read the SPICE ticket from \"%s\".", password_file),
+        ("%s", error->message));
+    g_clear_error (&error);
+    g_free (password_file);
+    goto failed;
+  }
 no_ticket:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("No SPICE password set: set \"password\", or set "
+        ("No SPICE password set: set \"password\" or \"password-file\", or set "
             "\"disable-ticketing\" to allow clients without one."), (NULL));
     goto failed;
   }
@@ -1476,6 +1503,10 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
       self->password = g_value_dup_string (value);
       update_ticket = TRUE;
       break;
+    case PROP_PASSWORD_FILE:
+      g_free (self->password_file);
+      self->password_file = g_value_dup_string (value);
+      break;
     case PROP_PASSWORD_LIFETIME:
       self->password_lifetime = g_value_get_uint (value);
       update_ticket = TRUE;
@@ -1531,6 +1562,9 @@ gst_spice_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_X509_DIR:
       g_value_set_string (value, self->x509_dir);
       break;
+    case PROP_PASSWORD_FILE:
+      g_value_set_string (value, self->password_file);
+      break;
     case PROP_PASSWORD_LIFETIME:
       g_value_set_uint (value, self->password_lifetime);
       break;
@@ -1551,6 +1585,7 @@ gst_spice_sink_finalize (GObject * object)
 
   g_free (self->address);
   g_free (self->x509_dir);
+  g_free (self->password_file);
   if (self->password)
     memset (self->password, 0, strlen (self->password));
   g_free (self->password);
@@ -1642,6 +1677,19 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "SPICE ticket clients must present (write-only; may change while "
       "playing)", NULL,
       G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+
+  /**
+   * GstSpiceSink:password-file:
+   *
+   * A file whose first line is the SPICE ticket, read when the element
+   * starts; it takes precedence over #GstSpiceSink:password. Keeps the ticket
+   * off command lines (`ps` shows gst-launch-1.0 arguments to every user).
+   */
+  properties[PROP_PASSWORD_FILE] = g_param_spec_string ("password-file",
+      "Password file",
+      "File whose first line is the SPICE ticket (read at start; overrides "
+      "password)", NULL,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**
    * GstSpiceSink:password-lifetime:

@@ -366,6 +366,30 @@ GST_START_TEST (test_tls)
 
 GST_END_TEST;
 
+GST_START_TEST (test_password_file)
+{
+  gchar *dir = g_dir_make_tmp ("osvdi-ticket-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "ticket", NULL);
+  gchar *props = g_strdup_printf ("password-file=%s", path);
+  Session *s;
+  OsvdiTestClient *client;
+
+  fail_unless (g_file_set_contents (path, "from-a-file\nignored", -1, NULL));
+  s = session_start_full (H264, props, 0);
+  client = client_new (s, "from-a-file");
+  fail_unless (osvdi_test_client_wait_open (client, 10000, NULL));
+  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_client_free (client);
+  session_stop (s);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (props);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_mid_stream_keyframe)
 {
   /* Keyframes upstream only every 600 frames (20 s): a picture within a
@@ -590,6 +614,7 @@ spicesink_client_suite (void)
   tcase_add_test (tc, test_wrong_ticket_refused);
   tcase_add_test (tc, test_missing_ticket_refused);
   tcase_add_test (tc, test_tls);
+  tcase_add_test (tc, test_password_file);
   tcase_add_test (tc, test_mid_stream_keyframe);
   tcase_add_test (tc, test_input);
   tcase_add_test (tc, test_stalled_client);

@@ -138,6 +138,39 @@ GST_START_TEST (test_no_ticket_refuses_to_start)
 
 GST_END_TEST;
 
+GST_START_TEST (test_password_file)
+{
+  GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  gchar *dir = g_dir_make_tmp ("osvdi-ticket-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "ticket", NULL);
+  GError *error;
+
+  g_object_set (sink, "port", free_port (NULL), "password-file", path, NULL);
+  error = start_error (sink, NULL);
+  fail_unless (error != NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_OPEN_READ));
+  fail_unless (strstr (error->message, path), "%s", error->message);
+  g_clear_error (&error);
+
+  fail_unless (g_file_set_contents (path, "t1cket\n", -1, NULL));
+  fail_unless (start_error (sink, NULL) == NULL);
+
+  /* An empty file is no ticket. */
+  fail_unless (g_file_set_contents (path, "\n", -1, NULL));
+  error = start_error (sink, NULL);
+  fail_unless (error && strstr (error->message, "password"));
+  g_clear_error (&error);
+
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_port_in_use)
 {
   GstElement *sink = gst_element_factory_make ("spicesink", NULL);
@@ -330,6 +363,7 @@ spicesink_suite (void)
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_defaults);
   tcase_add_test (tc, test_no_ticket_refuses_to_start);
+  tcase_add_test (tc, test_password_file);
   tcase_add_test (tc, test_port_in_use);
   tcase_add_test (tc, test_tls_settings);
   tcase_add_test (tc, test_state_cycles);

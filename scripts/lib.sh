@@ -1,0 +1,48 @@
+# OSVDI - shared by scripts/test and scripts/demo. Sourced, not run.
+# SPDX-License-Identifier: Apache-2.0
+
+# Debian 12 packages to build the project and run its tests and demo.
+OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
+ libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+ libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev
+ gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+ gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+ openssl iproute2"
+
+osvdi_missing_packages () {
+  local p missing=""
+  for p in $OSVDI_PACKAGES "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+      || missing="$missing $p"
+  done
+  echo "$missing"
+}
+
+# Installs what is missing when run as root; otherwise names it and fails.
+osvdi_ensure_packages () {
+  local missing
+  missing=$(osvdi_missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing:$missing"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+  else
+    echo "Missing Debian packages:$missing" >&2
+    echo "Run as root to install them, or: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+}
+
+# Configures (once) and builds the project in $1 with the meson options that
+# follow.
+osvdi_build () {
+  local dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@"
+  fi
+  meson compile -C "$dir"
+}
