@@ -250,6 +250,55 @@ GST_START_TEST (test_vp8_pixels)
 
 GST_END_TEST;
 
+GST_START_TEST (test_codec_not_accepted_warns)
+{
+  const gchar *decoders[] = { "vp8dec", "avdec_vp8" };
+  GstPluginFeature *hidden[G_N_ELEMENTS (decoders)];
+  Session *s;
+  OsvdiTestClient *client;
+  GstMessage *msg;
+  GError *err = NULL;
+  guint i;
+
+  /* Loading the encoder's plugin registers its decoder too: start first. */
+  s = session_start (VP8);
+  /* spice-gtk offers only the codecs it finds decoders for: hide VP8's. */
+  for (i = 0; i < G_N_ELEMENTS (decoders); i++) {
+    GstPluginFeature *f = gst_registry_lookup_feature (gst_registry_get (),
+        decoders[i]);
+
+    /* Our reference keeps the factory alive for the running encoder's
+     * plugin; the registry forgets it. */
+    if (f)
+      gst_registry_remove_feature (gst_registry_get (), f);
+    hidden[i] = f;
+  }
+  client = client_open (s);
+  /* Poll: the client needs its main context iterated to get that far. */
+  for (i = 0; i < 1000; i++) {
+    msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (s->pipeline),
+        GST_MESSAGE_WARNING);
+    if (msg)
+      break;
+    osvdi_test_client_iterate (10);
+  }
+  fail_unless (msg != NULL, "no warning about the codec");
+  gst_message_parse_warning (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR,
+          GST_STREAM_ERROR_CODEC_NOT_FOUND), "%s", err->message);
+  fail_unless (strstr (err->message, "cannot decode vp8")
+      && strstr (err->message, "h264"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  osvdi_test_client_free (client);
+  session_stop (s);
+  for (i = 0; i < G_N_ELEMENTS (hidden); i++)
+    if (hidden[i])
+      gst_object_unref (hidden[i]);
+}
+
+GST_END_TEST;
+
 static void
 check_refused (const gchar * password)
 {
@@ -611,6 +660,7 @@ spicesink_client_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_h264_pixels);
   tcase_add_test (tc, test_vp8_pixels);
+  tcase_add_test (tc, test_codec_not_accepted_warns);
   tcase_add_test (tc, test_wrong_ticket_refused);
   tcase_add_test (tc, test_missing_ticket_refused);
   tcase_add_test (tc, test_tls);
