@@ -185,7 +185,8 @@ struct _GstSpiceSink
   gsize current_offset;
   guint waiting_frames;         /* frames in queue + current */
   guint max_waiting_frames;
-  gboolean streaming;           /* a client asked for the stream */
+  gboolean client_started;      /* a client asked for the stream */
+  gboolean streaming;           /* ...and can decode our codec */
   gboolean need_keyframe;
   gboolean keyframe_requested;
   gboolean wakeup_pending;
@@ -418,13 +419,48 @@ schedule_wakeup_locked (GstSpiceSink * self)
 /* ------------------------------------------------------------------------ */
 /* spice-server callbacks: all on the server thread                         */
 
+/* (Re)starts the stream for the clients: FORMAT, the cursor shape, then
+ * frames from the next keyframe. When the clients cannot decode our codec,
+ * nothing is sent (it would only break their decoder) and @accepted receives
+ * the codecs they can decode. */
+static void
+restart_stream_locked (GstSpiceSink * self, gchar ** accepted)
+{
+  self->frames_dropped += drop_queued_frames_locked (self);
+  self->streaming = FALSE;
+  self->need_keyframe = TRUE;
+  self->keyframe_requested = FALSE;
+  if (!self->client_started)
+    return;
+  if (self->codec >= 0 && !client_accepts_codec_locked (self)) {
+    *accepted = client_codecs_string_locked (self);
+    return;
+  }
+  self->streaming = TRUE;
+  queue_format_locked (self);
+  if (self->cursor_shape)
+    queue_cursor_locked (self, MSG_CURSOR_SET,
+        g_bytes_ref (self->cursor_shape));
+}
+
+static void
+warn_codec_not_accepted (GstSpiceSink * self, gint codec, gchar * accepted)
+{
+  GST_ELEMENT_WARNING (self, STREAM, CODEC_NOT_FOUND,
+      ("The SPICE client cannot decode %s; it accepts %s. Nothing is sent "
+          "until the stream's codec changes or another client connects.",
+          osvdi_stream_codec_name (codec), accepted),
+      ("codec negotiated upstream is not in the client's START_STOP list"));
+  g_free (accepted);
+}
+
 static void
 handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
 {
   guint8 codecs[G_N_ELEMENTS (self->client_codecs)];
   gint n = osvdi_stream_parse_start_stop (payload, size, codecs,
       G_N_ELEMENTS (codecs));
-  gboolean unsupported = FALSE;
+  gboolean request;
   gchar *accepted = NULL;
   gint codec;
 
@@ -438,35 +474,19 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
   g_mutex_lock (&self->lock);
   memcpy (self->client_codecs, codecs, n);
   self->n_client_codecs = n;
-  self->frames_dropped += drop_queued_frames_locked (self);
-  self->streaming = n > 0;
-  if (self->streaming) {
-    /* Every start restarts the stream for every client: all of them need a
-     * FORMAT and then a keyframe. */
-    self->need_keyframe = TRUE;
-    self->keyframe_requested = TRUE;
-    queue_format_locked (self);
-    if (self->cursor_shape)
-      queue_cursor_locked (self, MSG_CURSOR_SET,
-          g_bytes_ref (self->cursor_shape));
-    if (self->codec >= 0 && !client_accepts_codec_locked (self)) {
-      unsupported = TRUE;
-      accepted = client_codecs_string_locked (self);
-    }
-  }
+  /* Every start restarts the stream for every client. */
+  self->client_started = n > 0;
+  restart_stream_locked (self, &accepted);
+  request = self->streaming;
+  self->keyframe_requested = request;
   codec = self->codec;
   g_mutex_unlock (&self->lock);
 
   GST_INFO_OBJECT (self, "client %s the stream (%d codecs)",
       n > 0 ? "starts" : "stops", n);
-  if (unsupported) {
-    GST_ELEMENT_WARNING (self, STREAM, CODEC_NOT_FOUND,
-        ("The SPICE client cannot decode %s; it accepts %s.",
-            osvdi_stream_codec_name (codec), accepted),
-        ("codec negotiated upstream is not in the client's START_STOP list"));
-    g_free (accepted);
-  }
-  if (n > 0)
+  if (accepted)
+    warn_codec_not_accepted (self, codec, accepted);
+  if (request)
     request_keyframe (self);
 }
 
@@ -1203,6 +1223,7 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   g_clear_pointer (&self->current, out_msg_free);
   self->current_offset = 0;
   self->waiting_frames = 0;
+  self->client_started = FALSE;
   self->streaming = FALSE;
   self->need_keyframe = FALSE;
   self->keyframe_requested = FALSE;
@@ -1242,7 +1263,6 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   const GstStructure *s = gst_caps_get_structure (caps, 0);
   gint codec = codec_from_caps (s);
   gint width = 0, height = 0;
-  gboolean unsupported = FALSE;
   gchar *accepted = NULL;
 
   if (codec < 0)
@@ -1258,27 +1278,16 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
     self->codec = codec;
     self->width = width;
     self->height = height;
-    if (self->streaming) {
-      /* Old frames do not belong to the new format. */
-      self->frames_dropped += drop_queued_frames_locked (self);
-      self->need_keyframe = TRUE;
-      queue_format_locked (self);
-      if (!client_accepts_codec_locked (self)) {
-        unsupported = TRUE;
-        accepted = client_codecs_string_locked (self);
-      }
-    }
+    /* Old frames do not belong to the new format. */
+    if (self->client_started)
+      restart_stream_locked (self, &accepted);
   }
   g_mutex_unlock (&self->lock);
 
   GST_INFO_OBJECT (self, "stream is %s %dx%d", osvdi_stream_codec_name (codec),
       width, height);
-  if (unsupported) {
-    GST_ELEMENT_WARNING (self, STREAM, CODEC_NOT_FOUND,
-        ("The SPICE client cannot decode %s; it accepts %s.",
-            osvdi_stream_codec_name (codec), accepted), (NULL));
-    g_free (accepted);
-  }
+  if (accepted)
+    warn_codec_not_accepted (self, codec, accepted);
   return TRUE;
 
   /* ERRORS */

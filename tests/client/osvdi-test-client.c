@@ -15,6 +15,7 @@ struct _OsvdiTestClient
   gboolean inputs_open;
   guint frames;
   guint button_state;
+  guint channels;               /* created and not yet destroyed */
 };
 
 static void
@@ -50,6 +51,7 @@ channel_new (SpiceSession * session, SpiceChannel * channel,
 {
   OsvdiTestClient *client = user_data;
 
+  client->channels++;
   if (SPICE_IS_MAIN_CHANNEL (channel)) {
     client->main = SPICE_MAIN_CHANNEL (channel);
     g_signal_connect (channel, "channel-event",
@@ -74,6 +76,8 @@ channel_destroy (SpiceSession * session, SpiceChannel * channel,
 {
   OsvdiTestClient *client = user_data;
 
+  g_signal_handlers_disconnect_by_data (channel, client);
+  client->channels--;
   if ((gpointer) channel == (gpointer) client->main)
     client->main = NULL;
   if ((gpointer) channel == (gpointer) client->display)
@@ -123,23 +127,39 @@ osvdi_test_client_connect (OsvdiTestClient * client)
   return spice_session_connect (client->session);
 }
 
+static gboolean wait_for (OsvdiTestClient * client,
+    gboolean (*cond) (OsvdiTestClient *, gpointer), gpointer data, guint ms);
+
+static gboolean
+no_channels (OsvdiTestClient * client, gpointer data)
+{
+  return client->channels == 0;
+}
+
 void
 osvdi_test_client_disconnect (OsvdiTestClient * client)
 {
   spice_session_disconnect (client->session);
-  /* Let the channels close and be destroyed. */
-  osvdi_test_client_iterate (50);
+  /* The channels' coroutines still run after the call: the session must
+   * outlive them all. */
+  wait_for (client, no_channels, NULL, 5000);
 }
 
 void
 osvdi_test_client_free (OsvdiTestClient * client)
 {
+  GList *channels, *l;
+
   if (!client)
     return;
   osvdi_test_client_disconnect (client);
+  /* Channels that are still closing must not call back into freed memory. */
+  channels = spice_session_get_channels (client->session);
+  for (l = channels; l; l = l->next)
+    g_signal_handlers_disconnect_by_data (l->data, client);
+  g_list_free (channels);
   g_signal_handlers_disconnect_by_data (client->session, client);
   g_object_unref (client->session);
-  osvdi_test_client_iterate (20);
   g_free (client);
 }
 
@@ -155,10 +175,9 @@ osvdi_test_client_iterate (guint ms)
   }
 }
 
-typedef gboolean (*Condition) (OsvdiTestClient * client, gpointer data);
-
 static gboolean
-wait_for (OsvdiTestClient * client, Condition cond, gpointer data, guint ms)
+wait_for (OsvdiTestClient * client,
+    gboolean (*cond) (OsvdiTestClient *, gpointer), gpointer data, guint ms)
 {
   gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
   GMainContext *ctx = g_main_context_get_thread_default ();

@@ -290,6 +290,10 @@ GST_START_TEST (test_codec_not_accepted_warns)
       && strstr (err->message, "h264"), "%s", err->message);
   g_error_free (err);
   gst_message_unref (msg);
+  /* Frames the client cannot decode are not sent at all. */
+  osvdi_test_client_iterate (1000);
+  fail_unless_equals_int (stat_u64 (s, "frames-sent"), 0);
+  fail_unless_equals_int (osvdi_test_client_frames (client), 0);
   osvdi_test_client_free (client);
   session_stop (s);
   for (i = 0; i < G_N_ELEMENTS (hidden); i++)
