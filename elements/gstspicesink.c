@@ -38,6 +38,7 @@
 #include "gstspicesink.h"
 #include "spicecore.h"
 #include "spicestream.h"
+#include "spiceclientmouse.h"
 #include "osvdikeys.h"
 #include "osvdicursor.h"
 
@@ -59,6 +60,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
 #define DEFAULT_TLS_PORT 0
 #define DEFAULT_PASSWORD_LIFETIME 0
 #define DEFAULT_DISABLE_TICKETING FALSE
+#define DEFAULT_ABSOLUTE_POINTER TRUE
 
 /* Frames waiting for spice-server, the one it is reading included. */
 #define MAX_WAITING_FRAMES 2
@@ -76,6 +78,7 @@ enum
   PROP_PASSWORD_FILE,
   PROP_PASSWORD_LIFETIME,
   PROP_DISABLE_TICKETING,
+  PROP_ABSOLUTE_POINTER,
   PROP_STATS,
   N_PROPERTIES
 };
@@ -121,6 +124,12 @@ typedef struct
   GstSpiceSink *self;
 } Mouse;
 
+typedef struct
+{
+  SpiceTabletInstance sin;
+  GstSpiceSink *self;
+} Tablet;
+
 /* What the server thread needs of the settings, copied in start(). */
 typedef struct
 {
@@ -131,6 +140,7 @@ typedef struct
   gchar *password;
   guint password_lifetime;
   gboolean disable_ticketing;
+  gboolean absolute_pointer;
 } ServerConfig;
 
 struct _GstSpiceSink
@@ -146,6 +156,7 @@ struct _GstSpiceSink
   gchar *password_file;
   guint password_lifetime;
   gboolean disable_ticketing;
+  gboolean absolute_pointer;
 
   /* The server thread's handles: written in start()/stop() only, on the
    * state-change thread, while no streaming thread runs. `context` is also
@@ -169,6 +180,7 @@ struct _GstSpiceSink
   StreamPort stream_port;
   Keyboard keyboard;
   Mouse mouse;
+  Tablet tablet;
   OsvdiStreamParser parser;
   OsvdiScancodeDecoder scancodes;
   GstNavigationModifierType modifiers;
@@ -197,6 +209,7 @@ struct _GstSpiceSink
   GBytes *cursor_shape;         /* last cursor, for new clients */
   guint64 frames_sent, bytes_sent, frames_dropped;
   guint clients;
+  gboolean client_mouse;        /* absolute pointer route set up */
 };
 
 #define gst_spice_sink_parent_class parent_class
@@ -757,6 +770,65 @@ static SpiceMouseInterface mouse_interface = {
   .buttons = mouse_buttons_changed,
 };
 
+/* Client mouse mode: absolute positions in the stream's pixels (spice-gtk
+ * maps a scaled window back), buttons in the same local mask as the mouse.
+ * spice-server 0.15 reports a press as wheel (0, mask), a release as
+ * buttons (mask) and scrolling as wheel (+-1, mask). */
+static void
+tablet_set_logical_size (SpiceTabletInstance * sin, int width, int height)
+{
+  /* The size of the transient QXL surface, not of the stream: ignored. */
+}
+
+static void
+tablet_position (SpiceTabletInstance * sin, int x, int y,
+    uint32_t buttons_state)
+{
+  GstSpiceSink *self = ((Tablet *) sin)->self;
+  guint width, height;
+
+  g_mutex_lock (&self->lock);
+  width = self->width;
+  height = self->height;
+  g_mutex_unlock (&self->lock);
+
+  self->pointer_x = CLAMP (x, 0, width ? (gint) width - 1 : G_MAXINT);
+  self->pointer_y = CLAMP (y, 0, height ? (gint) height - 1 : G_MAXINT);
+  push_upstream (self, gst_navigation_event_new_mouse_move (self->pointer_x,
+          self->pointer_y, self->modifiers));
+  mouse_update_buttons (self, buttons_state);
+}
+
+static void
+tablet_wheel (SpiceTabletInstance * sin, int motion, uint32_t buttons_state)
+{
+  GstSpiceSink *self = ((Tablet *) sin)->self;
+
+  if (motion)
+    push_upstream (self, gst_navigation_event_new_mouse_scroll
+        (self->pointer_x, self->pointer_y, 0, -motion, self->modifiers));
+  mouse_update_buttons (self, buttons_state);
+}
+
+static void
+tablet_buttons (SpiceTabletInstance * sin, uint32_t buttons_state)
+{
+  mouse_update_buttons (((Tablet *) sin)->self, buttons_state);
+}
+
+static SpiceTabletInterface tablet_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_TABLET,
+        .description = "OSVDI tablet",
+        .major_version = SPICE_INTERFACE_TABLET_MAJOR,
+        .minor_version = SPICE_INTERFACE_TABLET_MINOR,
+      },
+  .set_logical_size = tablet_set_logical_size,
+  .position = tablet_position,
+  .wheel = tablet_wheel,
+  .buttons = tablet_buttons,
+};
+
 static gchar *
 format_peer (const SpiceChannelEventInfo * info)
 {
@@ -879,16 +951,31 @@ server_setup (GstSpiceSink * self)
   if (spice_server_init (self->server, osvdi_spice_core_get ()) != 0)
     goto init_failed;
 
-  self->keyboard.self = self->mouse.self = self->stream_port.self = self;
+  self->keyboard.self = self->mouse.self = self->tablet.self = self;
+  self->stream_port.self = self;
   self->keyboard.sin.base.sif = &keyboard_interface.base;
   self->mouse.sin.base.sif = &mouse_interface.base;
+  self->tablet.sin.base.sif = &tablet_interface.base;
   self->stream_port.sin.base.sif = &port_interface.base;
   self->stream_port.sin.subtype = "port";
   self->stream_port.sin.portname = STREAM_PORT_NAME;
   if (spice_server_add_interface (self->server, &self->keyboard.sin.base)
       || spice_server_add_interface (self->server, &self->mouse.sin.base)
-      || spice_server_add_interface (self->server, &self->stream_port.sin.base))
+      || (cfg->absolute_pointer
+          && spice_server_add_interface (self->server,
+              &self->tablet.sin.base))
+      || spice_server_add_interface (self->server,
+          &self->stream_port.sin.base))
     goto interface_failed;
+  spice_server_vm_start (self->server);
+  if (cfg->absolute_pointer) {
+    /* Before OPENED: the stream must not be a display yet, or the mouse
+     * mode check sees two. */
+    osvdi_spice_enable_client_mouse (self->server);
+    g_mutex_lock (&self->lock);
+    self->client_mouse = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
   /* Without OPENED the stream channel exists but no message flows. */
   spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_OPENED);
 
@@ -954,6 +1041,7 @@ server_teardown (GstSpiceSink * self)
   g_free (self->keyboard.sin.st);
   g_free (self->mouse.sin.st);
 #endif
+  memset (&self->tablet.sin, 0, sizeof (self->tablet.sin));
   memset (&self->stream_port.sin, 0, sizeof (self->stream_port.sin));
   memset (&self->mouse.sin, 0, sizeof (self->mouse.sin));
   memset (&self->keyboard.sin, 0, sizeof (self->keyboard.sin));
@@ -1060,6 +1148,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   cfg->password = g_strdup (self->password);
   cfg->password_lifetime = self->password_lifetime;
   cfg->disable_ticketing = self->disable_ticketing;
+  cfg->absolute_pointer = self->absolute_pointer;
   password_file = g_strdup (self->password_file);
   GST_OBJECT_UNLOCK (self);
 
@@ -1230,6 +1319,7 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   self->wakeup_pending = FALSE;
   self->n_client_codecs = 0;
   self->clients = 0;
+  self->client_mouse = FALSE;
   g_clear_pointer (&self->cursor_shape, g_bytes_unref);
   g_mutex_unlock (&self->lock);
 
@@ -1475,7 +1565,9 @@ gst_spice_sink_get_stats (GstSpiceSink * self)
       "codec", G_TYPE_STRING, self->codec >= 0 ?
       osvdi_stream_codec_name (self->codec) : "none",
       "waiting-frames", G_TYPE_UINT, self->waiting_frames,
-      "max-waiting-frames", G_TYPE_UINT, self->max_waiting_frames, NULL);
+      "max-waiting-frames", G_TYPE_UINT, self->max_waiting_frames,
+      "mouse-mode", G_TYPE_STRING, self->client_mouse ? "client" : "server",
+      NULL);
   g_mutex_unlock (&self->lock);
   return s;
 }
@@ -1522,6 +1614,9 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_DISABLE_TICKETING:
       self->disable_ticketing = g_value_get_boolean (value);
+      break;
+    case PROP_ABSOLUTE_POINTER:
+      self->absolute_pointer = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1580,6 +1675,9 @@ gst_spice_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_DISABLE_TICKETING:
       g_value_set_boolean (value, self->disable_ticketing);
       break;
+    case PROP_ABSOLUTE_POINTER:
+      g_value_set_boolean (value, self->absolute_pointer);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1613,6 +1711,7 @@ gst_spice_sink_init (GstSpiceSink * self)
   self->tls_port = DEFAULT_TLS_PORT;
   self->password_lifetime = DEFAULT_PASSWORD_LIFETIME;
   self->disable_ticketing = DEFAULT_DISABLE_TICKETING;
+  self->absolute_pointer = DEFAULT_ABSOLUTE_POINTER;
   self->codec = -1;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->init_lock);
@@ -1724,15 +1823,30 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**
+   * GstSpiceSink:absolute-pointer:
+   *
+   * Offer SPICE's client mouse mode: the pointer moves freely in and out of
+   * the client's window and arrives as absolute positions in the stream's
+   * pixels. Off: server mode, where clients grab the pointer and send
+   * relative motion. #GstSpiceSink:stats says which mode is set up.
+   */
+  properties[PROP_ABSOLUTE_POINTER] = g_param_spec_boolean
+      ("absolute-pointer", "Absolute pointer",
+      "Offer client (absolute) mouse mode; off: relative motion with a "
+      "pointer grab", DEFAULT_ABSOLUTE_POINTER,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
    * GstSpiceSink:stats:
    *
    * Counters: frames-sent, bytes-sent (handed to spice-server),
    * frames-dropped (skipped for a slow or newly started client),
-   * clients, streaming, codec, waiting-frames and max-waiting-frames.
+   * clients, streaming, codec, waiting-frames, max-waiting-frames and
+   * mouse-mode (client or server).
    */
   properties[PROP_STATS] = g_param_spec_boxed ("stats", "Statistics",
       "frames-sent, bytes-sent, frames-dropped, clients, streaming, codec, "
-      "waiting-frames, max-waiting-frames", GST_TYPE_STRUCTURE,
+      "waiting-frames, max-waiting-frames, mouse-mode", GST_TYPE_STRUCTURE,
       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);

@@ -16,6 +16,7 @@ struct _OsvdiTestClient
   guint frames;
   guint button_state;
   guint channels;               /* created and not yet destroyed */
+  guint displays;
 };
 
 static void
@@ -58,6 +59,8 @@ channel_new (SpiceSession * session, SpiceChannel * channel,
         G_CALLBACK (main_channel_event), client);
     return;
   }
+  if (SPICE_IS_DISPLAY_CHANNEL (channel))
+    client->displays++;
   if (SPICE_IS_DISPLAY_CHANNEL (channel) && !client->display) {
     client->display = SPICE_DISPLAY_CHANNEL (channel);
     g_signal_connect (channel, "display-invalidate",
@@ -124,6 +127,7 @@ osvdi_test_client_connect (OsvdiTestClient * client)
 {
   client->main_event = 0;
   client->frames = 0;
+  client->displays = 0;
   return spice_session_connect (client->session);
 }
 
@@ -355,4 +359,41 @@ osvdi_test_client_button (OsvdiTestClient * client, gint button,
     spice_inputs_channel_button_release (client->inputs, button,
         client->button_state);
   }
+}
+
+void
+osvdi_test_client_position (OsvdiTestClient * client, gint x, gint y)
+{
+  g_return_if_fail (client->inputs);
+  spice_inputs_channel_position (client->inputs, x, y, 0,
+      client->button_state);
+}
+
+gint
+osvdi_test_client_mouse_mode (OsvdiTestClient * client)
+{
+  gint mode = 0;
+
+  if (client->main)
+    g_object_get (client->main, "mouse-mode", &mode, NULL);
+  return mode;
+}
+
+static gboolean
+mouse_mode_is (OsvdiTestClient * client, gpointer data)
+{
+  return osvdi_test_client_mouse_mode (client) == GPOINTER_TO_INT (data);
+}
+
+gboolean
+osvdi_test_client_wait_mouse_mode (OsvdiTestClient * client, gint mode,
+    guint ms)
+{
+  return wait_for (client, mouse_mode_is, GINT_TO_POINTER (mode), ms);
+}
+
+guint
+osvdi_test_client_displays (OsvdiTestClient * client)
+{
+  return client->displays;
 }

@@ -62,5 +62,14 @@ void osvdi_test_client_key (OsvdiTestClient * client, guint scancode,
 void osvdi_test_client_motion (OsvdiTestClient * client, gint dx, gint dy);
 void osvdi_test_client_button (OsvdiTestClient * client, gint button,
     gboolean press);
+/* Absolute position on display 0 (client mouse mode). */
+void osvdi_test_client_position (OsvdiTestClient * client, gint x, gint y);
+
+/* The main channel's mouse mode (SPICE_MOUSE_MODE_*), 0 before it is known. */
+gint osvdi_test_client_mouse_mode (OsvdiTestClient * client);
+gboolean osvdi_test_client_wait_mouse_mode (OsvdiTestClient * client,
+    gint mode, guint ms);
+/* How many display channels the server offered. */
+guint osvdi_test_client_displays (OsvdiTestClient * client);
 
 G_END_DECLS

@@ -154,6 +154,19 @@ stat_u64 (Session * s, const gchar * field)
   return v;
 }
 
+/* A string field of the sink's stats; valid while the sink lives. */
+static const gchar *
+stat_str (Session * s, const gchar * field)
+{
+  GstStructure *st;
+  const gchar *v;
+
+  g_object_get (s->sink, "stats", &st, NULL);
+  v = g_intern_string (gst_structure_get_string (st, field));
+  gst_structure_free (st);
+  return v;
+}
+
 static OsvdiTestClient *
 client_new (Session * s, const gchar * password)
 {
@@ -514,15 +527,20 @@ wait_nav (Session * s, const gchar * type, const gchar * field, gint value)
   return st;
 }
 
-GST_START_TEST (test_input)
+GST_START_TEST (test_input_relative)
 {
-  Session *s = session_start (H264);
+  /* Server mouse mode, the fallback: relative motion. */
+  Session *s = session_start_full (H264, "password=" PASSWORD
+      " absolute-pointer=false", 0);
   OsvdiTestClient *client = client_open (s);
   GstStructure *st;
   gdouble x, y, dy;
 
   fail_unless (osvdi_test_client_wait_inputs (client, 10000));
   fail_unless (osvdi_test_client_wait_frames (client, 1, 10000));
+  fail_unless (osvdi_test_client_wait_mouse_mode (client,
+          SPICE_MOUSE_MODE_SERVER, 5000));
+  fail_unless_equals_string (stat_str (s, "mouse-mode"), "server");
 
   /* 'a', then Up (an extended key: 0xE0 0x48). */
   osvdi_test_client_key (client, 0x1e, TRUE);
@@ -568,6 +586,77 @@ GST_START_TEST (test_input)
   st = wait_nav (s, "mouse-move", "dx", 10000);
   fail_unless (gst_structure_get_double (st, "pointer_x", &x));
   fail_unless_equals_float (x, WIDTH - 1);
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_absolute_pointer)
+{
+  Session *s = session_start (H264);
+  OsvdiTestClient *client = client_open (s);
+  static const gint points[][2] = {
+    {0, 0}, {WIDTH - 1, 0}, {0, HEIGHT - 1}, {WIDTH - 1, HEIGHT - 1},
+    {123, 45}, {WIDTH / 2, HEIGHT / 2},
+  };
+  GstStructure *st;
+  gdouble x, y, dy;
+  guint i;
+
+  fail_unless (osvdi_test_client_wait_inputs (client, 10000));
+  fail_unless (osvdi_test_client_wait_frames (client, 1, 10000));
+  fail_unless (osvdi_test_client_wait_mouse_mode (client,
+          SPICE_MOUSE_MODE_CLIENT, 5000), "mouse mode %d, not client",
+      osvdi_test_client_mouse_mode (client));
+  fail_unless_equals_string (stat_str (s, "mouse-mode"), "client");
+  /* The transient QXL surface is gone: the stream is the only display. */
+  fail_unless_equals_int (osvdi_test_client_displays (client), 1);
+
+  for (i = 0; i < G_N_ELEMENTS (points); i++) {
+    gint64 end = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+    gboolean seen = FALSE;
+
+    osvdi_test_client_position (client, points[i][0], points[i][1]);
+    while (!seen && g_get_monotonic_time () < end) {
+      GList *l;
+
+      osvdi_test_client_iterate (10);
+      g_mutex_lock (&s->lock);
+      for (l = s->nav; l && !seen; l = l->next) {
+        st = l->data;
+        seen = g_strcmp0 (gst_structure_get_string (st, "event"),
+            "mouse-move") == 0
+            && gst_structure_get_double (st, "pointer_x", &x)
+            && gst_structure_get_double (st, "pointer_y", &y)
+            && x == points[i][0] && y == points[i][1]
+            && !gst_structure_has_field (st, "relative");
+      }
+      g_mutex_unlock (&s->lock);
+    }
+    fail_unless (seen, "no absolute move to (%d,%d)", points[i][0],
+        points[i][1]);
+  }
+
+  /* A click at the last position, then the wheel. */
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, FALSE);
+  st = wait_nav (s, "mouse-button-press", "button", 1);
+  fail_unless (gst_structure_get_double (st, "pointer_x", &x));
+  fail_unless (gst_structure_get_double (st, "pointer_y", &y));
+  fail_unless_equals_float (x, WIDTH / 2);
+  fail_unless_equals_float (y, HEIGHT / 2);
+  wait_nav (s, "mouse-button-release", "button", 1);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, FALSE);
+  wait_nav (s, "mouse-button-press", "button", 3);
+  wait_nav (s, "mouse-button-release", "button", 3);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_DOWN, TRUE);
+  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_DOWN, FALSE);
+  st = wait_nav (s, "mouse-scroll", NULL, 0);
+  fail_unless (gst_structure_get_double (st, "delta_pointer_y", &dy));
+  fail_unless (dy < 0, "scroll down gave delta %f", dy);
 
   osvdi_test_client_free (client);
   session_stop (s);
@@ -670,7 +759,8 @@ spicesink_client_suite (void)
   tcase_add_test (tc, test_tls);
   tcase_add_test (tc, test_password_file);
   tcase_add_test (tc, test_mid_stream_keyframe);
-  tcase_add_test (tc, test_input);
+  tcase_add_test (tc, test_input_relative);
+  tcase_add_test (tc, test_absolute_pointer);
   tcase_add_test (tc, test_stalled_client);
   tcase_add_test (tc, test_reconnect_cycles);
   return s;
