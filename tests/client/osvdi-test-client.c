@@ -17,7 +17,43 @@ struct _OsvdiTestClient
   guint button_state;
   guint channels;               /* created and not yet destroyed */
   guint displays;
+  gboolean cursor_seen;
+  gint cursor_w, cursor_h, cursor_hx, cursor_hy;
+  guint32 cursor_pixel;
+  gint cursor_x, cursor_y;
 };
+
+static void
+cursor_set (SpiceChannel * channel, gint width, gint height, gint hot_x,
+    gint hot_y, gpointer rgba, gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+  SpiceCursorShape *shape = NULL;
+  const guint8 *p;
+
+  client->cursor_seen = TRUE;
+  client->cursor_w = width;
+  client->cursor_h = height;
+  client->cursor_hx = hot_x;
+  client->cursor_hy = hot_y;
+  /* The signal's own pixel argument is deprecated; the "cursor" property
+   * holds the shape, converted to R G B A in memory. */
+  g_object_get (channel, "cursor", &shape, NULL);
+  p = shape ? shape->data : NULL;
+  client->cursor_pixel = p ? ((guint32) p[3] << 24) | (p[0] << 16)
+      | (p[1] << 8) | p[2] : 0;
+  if (shape)
+    g_boxed_free (SPICE_TYPE_CURSOR_SHAPE, shape);
+}
+
+static void
+cursor_move (SpiceChannel * channel, gint x, gint y, gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  client->cursor_x = x;
+  client->cursor_y = y;
+}
 
 static void
 main_channel_event (SpiceChannel * channel, SpiceChannelEvent event,
@@ -65,6 +101,10 @@ channel_new (SpiceSession * session, SpiceChannel * channel,
     client->display = SPICE_DISPLAY_CHANNEL (channel);
     g_signal_connect (channel, "display-invalidate",
         G_CALLBACK (display_invalidate), client);
+  } else if (SPICE_IS_CURSOR_CHANNEL (channel)) {
+    g_signal_connect (channel, "cursor-set", G_CALLBACK (cursor_set), client);
+    g_signal_connect (channel, "cursor-move", G_CALLBACK (cursor_move),
+        client);
   } else if (SPICE_IS_INPUTS_CHANNEL (channel)) {
     client->inputs = SPICE_INPUTS_CHANNEL (channel);
     g_signal_connect (channel, "channel-event",
@@ -396,4 +436,44 @@ guint
 osvdi_test_client_displays (OsvdiTestClient * client)
 {
   return client->displays;
+}
+
+static gboolean
+cursor_seen (OsvdiTestClient * client, gpointer data)
+{
+  return client->cursor_seen;
+}
+
+gboolean
+osvdi_test_client_wait_cursor (OsvdiTestClient * client, guint ms)
+{
+  return wait_for (client, cursor_seen, NULL, ms);
+}
+
+void
+osvdi_test_client_cursor (OsvdiTestClient * client, gint * width,
+    gint * height, gint * hot_x, gint * hot_y, guint32 * first_pixel)
+{
+  *width = client->cursor_w;
+  *height = client->cursor_h;
+  *hot_x = client->cursor_hx;
+  *hot_y = client->cursor_hy;
+  *first_pixel = client->cursor_pixel;
+}
+
+static gboolean
+cursor_at (OsvdiTestClient * client, gpointer data)
+{
+  const gint *xy = data;
+
+  return client->cursor_x == xy[0] && client->cursor_y == xy[1];
+}
+
+gboolean
+osvdi_test_client_wait_cursor_pos (OsvdiTestClient * client, gint x, gint y,
+    guint ms)
+{
+  gint xy[2] = { x, y };
+
+  return wait_for (client, cursor_at, xy, ms);
 }

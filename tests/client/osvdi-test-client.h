@@ -69,6 +69,14 @@ void osvdi_test_client_position (OsvdiTestClient * client, gint x, gint y);
 gint osvdi_test_client_mouse_mode (OsvdiTestClient * client);
 gboolean osvdi_test_client_wait_mouse_mode (OsvdiTestClient * client,
     gint mode, guint ms);
+/* The last cursor shape (size, hot spot, first pixel as 0xAARRGGBB) and
+ * position the cursor channel received; FALSE before any. */
+gboolean osvdi_test_client_wait_cursor (OsvdiTestClient * client, guint ms);
+void osvdi_test_client_cursor (OsvdiTestClient * client, gint * width,
+    gint * height, gint * hot_x, gint * hot_y, guint32 * first_pixel);
+gboolean osvdi_test_client_wait_cursor_pos (OsvdiTestClient * client, gint x,
+    gint y, guint ms);
+
 /* How many display channels the server offered. */
 guint osvdi_test_client_displays (OsvdiTestClient * client);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "osvdi-test-client.h"
+#include "osvdicursor.h"
 
 #define PASSWORD "s3cret-ticket"
 #define WIDTH 320
@@ -664,6 +665,50 @@ GST_START_TEST (test_absolute_pointer)
 
 GST_END_TEST;
 
+static void
+send_cursor_event (Session * s, GstEvent * event)
+{
+  GstPad *pad = gst_element_get_static_pad (s->sink, "sink");
+
+  fail_unless (gst_pad_send_event (pad, event));
+  gst_object_unref (pad);
+}
+
+GST_START_TEST (test_cursor)
+{
+  Session *s = session_start_full (H264, "password=" PASSWORD
+      " absolute-pointer=false", 0);
+  OsvdiTestClient *client;
+  GstBuffer *pixels = gst_buffer_new_allocate (NULL, 16 * 8 * 4, NULL);
+  gint w, h, hx, hy;
+  guint32 pixel0;
+
+  /* Set before any client: new clients get the shape when they start. */
+  gst_buffer_memset (pixels, 0, 0x80, 16 * 8 * 4);
+  gst_buffer_fill (pixels, 0, "\x11\x22\x33\xff", 4);
+  send_cursor_event (s, osvdi_cursor_event_new_set (16, 8, 3, 5, pixels));
+  gst_buffer_unref (pixels);
+
+  client = client_open (s);
+  fail_unless (osvdi_test_client_wait_cursor (client, 10000),
+      "no cursor shape at the client");
+  osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel0);
+  fail_unless_equals_int (w, 16);
+  fail_unless_equals_int (h, 8);
+  fail_unless_equals_int (hx, 3);
+  fail_unless_equals_int (hy, 5);
+  fail_unless_equals_int_hex (pixel0, 0xff332211);
+
+  send_cursor_event (s, osvdi_cursor_event_new_move (77, 33));
+  fail_unless (osvdi_test_client_wait_cursor_pos (client, 77, 33, 10000),
+      "cursor move did not arrive");
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_stalled_client)
 {
   /* Big noisy frames so that the socket buffers fill quickly. */
@@ -761,6 +806,7 @@ spicesink_client_suite (void)
   tcase_add_test (tc, test_mid_stream_keyframe);
   tcase_add_test (tc, test_input_relative);
   tcase_add_test (tc, test_absolute_pointer);
+  tcase_add_test (tc, test_cursor);
   tcase_add_test (tc, test_stalled_client);
   tcase_add_test (tc, test_reconnect_cycles);
   return s;
