@@ -1,0 +1,256 @@
+/* OSVDI - osvdi-pipeline: runs one VM's pipeline for osvdi-launcher
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ *   osvdi-pipeline [--domain UUID] [--ticket-fd N] [--status-fd N] PIPELINE
+ *
+ * The SPICE ticket arrives on an inherited file descriptor, never on the
+ * command line or in the environment, and goes to every element of the
+ * pipeline with a "password" property (spicesink). State changes are
+ * reported as lines on the status descriptor: "playing", "eos",
+ * "error <text>". SIGTERM or SIGINT sends EOS and exits when it is through.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+#include <glib-unix.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EOS_TIMEOUT_S 3
+
+typedef struct
+{
+  GMainLoop *loop;
+  GstElement *pipeline;
+  gint status_fd;
+  gint exit_code;
+  const gchar *domain;
+} Runner;
+
+static void
+report (Runner * r, const gchar * fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+report (Runner * r, const gchar * fmt, ...)
+{
+  va_list ap;
+  gchar *line;
+
+  va_start (ap, fmt);
+  line = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_printerr ("osvdi-pipeline[%s]: %s\n", r->domain, line);
+  if (r->status_fd >= 0) {
+    gchar *l = g_strdup_printf ("%s\n", line);
+    gsize left = strlen (l);
+    const gchar *p = l;
+
+    while (left > 0) {
+      ssize_t n = write (r->status_fd, p, left);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      p += n;
+      left -= n;
+    }
+    g_free (l);
+  }
+  g_free (line);
+}
+
+static gchar *
+read_ticket (gint fd, GError ** error)
+{
+  GString *s = g_string_new (NULL);
+  gchar buf[256];
+
+  for (;;) {
+    ssize_t n = read (fd, buf, sizeof (buf));
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+          "cannot read the ticket from fd %d: %s", fd, g_strerror (errno));
+      memset (s->str, 0, s->len);
+      g_string_free (s, TRUE);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    g_string_append_len (s, buf, n);
+  }
+  memset (buf, 0, sizeof (buf));
+  close (fd);
+  s->str[strcspn (s->str, "\r\n")] = '\0';
+  return g_string_free (s, FALSE);
+}
+
+/* Gives the ticket to every element that takes a password; returns how
+ * many. */
+static guint
+hand_out_ticket (GstElement * pipeline, const gchar * ticket)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+  guint n = 0;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = g_value_get_object (&item);
+    GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+        "password");
+
+    if (p && G_PARAM_SPEC_VALUE_TYPE (p) == G_TYPE_STRING
+        && (p->flags & G_PARAM_WRITABLE)) {
+      g_object_set (e, "password", ticket, NULL);
+      n++;
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return n;
+}
+
+static gboolean
+on_bus (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  Runner *r = data;
+
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR:{
+      GError *err = NULL;
+      gchar *dbg = NULL;
+
+      gst_message_parse_error (msg, &err, &dbg);
+      report (r, "error %s (%s)", err->message, dbg ? dbg : "no details");
+      g_error_free (err);
+      g_free (dbg);
+      r->exit_code = 1;
+      g_main_loop_quit (r->loop);
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      report (r, "eos");
+      g_main_loop_quit (r->loop);
+      break;
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC (msg) == GST_OBJECT (r->pipeline)) {
+        GstState newstate;
+
+        gst_message_parse_state_changed (msg, NULL, &newstate, NULL);
+        if (newstate == GST_STATE_PLAYING)
+          report (r, "playing");
+      }
+      break;
+    default:
+      break;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_eos_timeout (gpointer data)
+{
+  Runner *r = data;
+
+  report (r, "error EOS did not finish within %d s; stopping", EOS_TIMEOUT_S);
+  g_main_loop_quit (r->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  Runner *r = data;
+
+  /* EOS lets the sink tell its clients goodbye; a second signal or the
+   * timeout ends it regardless. */
+  gst_element_send_event (r->pipeline, gst_event_new_eos ());
+  g_timeout_add_seconds (EOS_TIMEOUT_S, on_eos_timeout, r);
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int argc, char **argv)
+{
+  Runner r = {.status_fd = -1,.domain = "-" };
+  gint ticket_fd = -1;
+  gchar *domain = NULL;
+  gchar **rest = NULL;
+  gchar *ticket = NULL;
+  GError *error = NULL;
+  GOptionEntry entries[] = {
+    {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "Domain UUID (for logs)",
+        "UUID"},
+    {"ticket-fd", 0, 0, G_OPTION_ARG_INT, &ticket_fd,
+        "Read the SPICE ticket from this descriptor", "FD"},
+    {"status-fd", 0, 0, G_OPTION_ARG_INT, &r.status_fd,
+        "Report state lines on this descriptor", "FD"},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL,
+        "PIPELINE"},
+    {NULL}
+  };
+  GOptionContext *ctx = g_option_context_new ("PIPELINE");
+  GstBus *bus;
+  guint n;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("osvdi-pipeline: %s\n", error->message);
+    return 2;
+  }
+  g_option_context_free (ctx);
+  if (domain)
+    r.domain = domain;
+  if (!rest || !rest[0] || rest[1]) {
+    report (&r, "error expected exactly one PIPELINE argument");
+    return 2;
+  }
+  if (ticket_fd >= 0 && !(ticket = read_ticket (ticket_fd, &error))) {
+    report (&r, "error %s", error->message);
+    return 2;
+  }
+
+  r.pipeline = gst_parse_launch_full (rest[0], NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &error);
+  if (!r.pipeline) {
+    report (&r, "error the pipeline does not parse: %s", error->message);
+    return 2;
+  }
+  if (ticket) {
+    n = hand_out_ticket (r.pipeline, ticket);
+    memset (ticket, 0, strlen (ticket));
+    g_free (ticket);
+    if (n == 0) {
+      report (&r, "error the pipeline has no element that takes the ticket "
+          "(spicesink)");
+      return 2;
+    }
+  }
+
+  r.loop = g_main_loop_new (NULL, FALSE);
+  bus = gst_element_get_bus (r.pipeline);
+  gst_bus_add_watch (bus, on_bus, &r);
+  gst_object_unref (bus);
+  g_unix_signal_add (SIGTERM, on_signal, &r);
+  g_unix_signal_add (SIGINT, on_signal, &r);
+
+  if (gst_element_set_state (r.pipeline, GST_STATE_PLAYING)
+      == GST_STATE_CHANGE_FAILURE)
+    r.exit_code = 1;            /* the bus says why */
+  g_main_loop_run (r.loop);
+
+  gst_element_set_state (r.pipeline, GST_STATE_NULL);
+  gst_object_unref (r.pipeline);
+  g_main_loop_unref (r.loop);
+  g_strfreev (rest);
+  g_free (domain);
+  return r.exit_code;
+}
