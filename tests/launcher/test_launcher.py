@@ -1,0 +1,580 @@
+#!/usr/bin/python3
+# OSVDI - osvdi-launcher against a real libvirtd
+# SPDX-License-Identifier: Apache-2.0
+#
+# Starts a private libvirtd (own config, socket and pid file), connects the
+# launcher to its test driver over the real socket
+# (test+unix:///default?socket=...), and drives it with domains created and
+# destroyed through the libvirt API. The test driver runs no device, so the
+# test flavors' pipelines use videotestsrc instead of vfiodmabufsrc (the
+# capture element has its own tests); everything else -- events, XML, Nova
+# metadata, flavor files, child processes, ports, tickets, .vv files, domain
+# metadata, restarts -- is the real thing.
+#
+# Usage: test_launcher.py BUILD_DIR   (exit 77 = skipped, with the reason)
+
+import configparser
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+try:
+    import libvirt
+except ImportError:
+    libvirt = None
+
+BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
+NS = "https://opendev.org/osvdi/xmlns/libvirt/1.0"
+PORT_MIN, PORT_MAX = 25900, 25999
+
+TEST_PIPELINE = ("videotestsrc is-live=true name={marker}-${{DOMAIN_NAME}} "
+                 "! video/x-raw,width=64,height=48,framerate=5/1 "
+                 "! x264enc tune=zerolatency speed-preset=ultrafast "
+                 "! h264parse ! spicesink address=${{SPICE_ADDRESS}} "
+                 "port=${{SPICE_PORT}} password-lifetime=${{TICKET_LIFETIME}}")
+
+FLAVORS = {
+    "default.conf": "[flavor]\npipeline=" + TEST_PIPELINE.format(marker="default") + "\n",
+    "vdi.small.conf": "[flavor]\npipeline=" + TEST_PIPELINE.format(marker="small") + "\n",
+    # Malformed: a variable the launcher does not know.
+    "vdi.broken.conf": "[flavor]\npipeline=videotestsrc ! spicesink port=${NOPE}\n",
+    # Parses as a template, fails in the child every time.
+    "vdi.failing.conf": "[flavor]\npipeline=videotestsrc ! nosuchelement ! "
+                        "spicesink port=${SPICE_PORT}\n",
+}
+
+
+def wait_until(pred, timeout=20.0, step=0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def pipeline_children():
+    """{domain uuid: [(pid, ppid, cmdline)]} of every osvdi-pipeline."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith(b"osvdi-pipeline") or fields[0] == "Z":
+            continue
+        args = [a.decode() for a in argv if a]
+        dom = args[args.index("--domain") + 1] if "--domain" in args else None
+        out.setdefault(dom, []).append((int(pid), int(fields[1]), args))
+    return out
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def domain_xml(name, dom_uuid, flavor=None, mdev=True):
+    meta = ""
+    if flavor is not None:
+        meta = f"""<metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:name>inst-{name}</nova:name>
+      <nova:flavor name="{flavor}"/>
+      <nova:owner><nova:user uuid="u-{name}">alice</nova:user>
+        <nova:project uuid="p-{name}">demo</nova:project></nova:owner>
+    </nova:instance>
+  </metadata>"""
+    hostdev = ""
+    if mdev:
+        hostdev = f"""<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='on'>
+      <source><address uuid='{uuid.uuid4()}'/></source>
+    </hostdev>"""
+    return f"""<domain type='test'>
+  <name>{name}</name><uuid>{dom_uuid}</uuid>
+  <memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+  {meta}
+  <devices>{hostdev}</devices>
+</domain>"""
+
+
+class Libvirtd:
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "libvirtd")
+        self.sock_dir = os.path.join(self.dir, "sock")
+        os.makedirs(self.sock_dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "libvirtd.conf")
+        with open(self.conf, "w") as f:
+            f.write(f'unix_sock_dir = "{self.sock_dir}"\n'
+                    'auth_unix_ro = "none"\nauth_unix_rw = "none"\n')
+        self.uri = f"test+unix:///default?socket={self.sock_dir}/libvirt-sock"
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.dir, "libvirtd.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["libvirtd", "--config", self.conf, "--pid-file",
+             os.path.join(self.dir, "libvirtd.pid")],
+            stdout=log, stderr=log)
+        sock = os.path.join(self.sock_dir, "libvirt-sock")
+        if not wait_until(lambda: os.path.exists(sock), 30):
+            raise RuntimeError("libvirtd did not create its socket")
+        # The socket exists a moment before the test driver answers.
+        wait_until(lambda: self._answers(), 30)
+
+    def _answers(self):
+        try:
+            libvirt.open(self.uri).close()
+            return True
+        except libvirt.libvirtError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Launcher:
+    def __init__(self, tmp, uri, env):
+        self.tmp = tmp
+        self.uri = uri
+        self.env = env
+        self.state = os.path.join(tmp, "state")
+        self.flavors = os.path.join(tmp, "flavors.d")
+        self.conf = os.path.join(tmp, "launcher.conf")
+        self.log_path = os.path.join(tmp, "launcher.log")
+        os.makedirs(self.flavors, exist_ok=True)
+        for name, text in FLAVORS.items():
+            with open(os.path.join(self.flavors, name), "w") as f:
+                f.write(text)
+        with open(self.conf, "w") as f:
+            f.write(f"""[launcher]
+connect={uri}
+flavors-dir={self.flavors}
+state-dir={self.state}
+runner={BUILD}/launcher/osvdi-pipeline
+[spice]
+address=127.0.0.1
+port-min={PORT_MIN}
+port-max={PORT_MAX}
+ticket-lifetime=3600
+[restart]
+backoff-initial-ms=300
+backoff-max-ms=1000
+max-restarts=3
+stable-seconds=4
+stop-timeout-ms=4000
+""")
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [f"{BUILD}/launcher/osvdi-launcher", "--config", self.conf],
+            stdout=self.log, stderr=self.log, env=self.env)
+        if not wait_until(lambda: "reconciled" in self.text(), 30):
+            raise RuntimeError("launcher did not reconcile:\n" + self.text())
+
+    def text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def vv(self, dom_uuid):
+        path = os.path.join(self.state, dom_uuid + ".vv")
+        if not os.path.exists(path):
+            return None
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(path)
+        return path, cp["virt-viewer"]
+
+
+class LauncherTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="osvdi-launcher-test-")
+        cls.libvirtd = Libvirtd(cls.tmp)
+        cls.libvirtd.start()
+        env = dict(os.environ)
+        env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
+        cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env)
+        cls.launcher.start()
+        cls.conn = libvirt.open(cls.libvirtd.uri)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.launcher.proc and cls.launcher.proc.poll() is None:
+            cls.launcher.proc.kill()
+            cls.launcher.proc.wait()
+        try:
+            cls.conn.close()
+        except libvirt.libvirtError:
+            pass
+        cls.libvirtd.stop()
+        for pids in pipeline_children().values():
+            for pid, _, _ in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if os.environ.get("OSVDI_KEEP_TMP"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def tearDown(self):
+        if self._outcome.result.errors or self._outcome.result.failures:
+            sys.stderr.write("---- launcher log ----\n" + self.launcher.text()[-6000:])
+
+    # helpers ---------------------------------------------------------------
+
+    def start_vm(self, flavor="vdi.small", mdev=True, conn=None):
+        name = "vm-" + uuid.uuid4().hex[:8]
+        dom_uuid = str(uuid.uuid4())
+        (conn or self.conn).createXML(domain_xml(name, dom_uuid, flavor, mdev), 0)
+        return name, dom_uuid
+
+    def stop_vm(self, dom_uuid, conn=None):
+        (conn or self.conn).lookupByUUIDString(dom_uuid).destroy()
+
+    def child(self, dom_uuid, timeout=20):
+        kids = wait_until(lambda: pipeline_children().get(dom_uuid), timeout)
+        self.assertTrue(kids, f"no pipeline child for {dom_uuid}")
+        self.assertEqual(len(kids), 1, f"more than one child: {kids}")
+        return kids[0]
+
+    def no_child(self, dom_uuid, timeout=20):
+        gone = wait_until(lambda: dom_uuid not in pipeline_children(), timeout)
+        self.assertTrue(gone, f"pipeline child for {dom_uuid} still runs")
+
+    def session(self, dom_uuid):
+        pid, ppid, args = self.child(dom_uuid)
+        vv = wait_until(lambda: self.launcher.vv(dom_uuid), 10)
+        self.assertTrue(vv, "no .vv file")
+        port = int(vv[1]["port"])
+        self.assertTrue(wait_until(lambda: port_open(port), 20),
+                        f"nothing listens on the session's port {port}")
+        return pid, port, vv
+
+    # tests -----------------------------------------------------------------
+
+    def test_01_mdev_vm_gets_one_pipeline(self):
+        name, dom_uuid = self.start_vm("vdi.small")
+        pid, port, (path, vv) = self.session(dom_uuid)
+        _, ppid, args = self.child(dom_uuid)
+        self.assertEqual(ppid, self.launcher.proc.pid)
+        pipeline = args[-1]
+        self.assertIn(f"small-{name}", pipeline, "not the flavor's pipeline")
+        self.assertIn(f"port={port}", pipeline)
+        self.assertTrue(PORT_MIN <= port <= PORT_MAX)
+        # The .vv file: operator-only, with everything a client needs.
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertEqual(vv["type"], "spice")
+        self.assertEqual(vv["host"], "127.0.0.1")
+        self.assertEqual(vv["title"], f"inst-{name}")
+        self.assertGreaterEqual(len(vv["password"]), 20)
+        # The domain's metadata: the connection, not the ticket.
+        meta = wait_until(lambda: self._metadata(dom_uuid), 10)
+        self.assertIn(f'port="{port}"', meta)
+        self.assertIn("ticket-expiry=", meta)
+        self.assertNotIn(vv["password"], meta)
+        self.assertIn("pipeline playing", wait_until(
+            lambda: self.launcher.text() if f"{dom_uuid}: pipeline playing"
+            in self.launcher.text() else None, 20) or "")
+
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+        self.assertTrue(wait_until(lambda: not os.path.exists(path), 10),
+                        ".vv file left behind")
+        self.assertTrue(wait_until(lambda: not port_open(port), 10))
+
+    def _metadata(self, dom_uuid):
+        try:
+            return self.conn.lookupByUUIDString(dom_uuid).metadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError:
+            return None
+
+    def test_02_vm_without_mdev_gets_none(self):
+        name, dom_uuid = self.start_vm("vdi.small", mdev=False)
+        self.assertTrue(wait_until(lambda: f"{dom_uuid}: no pipeline: it has no mediated"
+                                   in self.launcher.text(), 10))
+        time.sleep(1)
+        self.assertNotIn(dom_uuid, pipeline_children())
+        self.assertIsNone(self.launcher.vv(dom_uuid))
+        self.stop_vm(dom_uuid)
+
+    def test_03_unknown_flavor_uses_default(self):
+        name, dom_uuid = self.start_vm("m1.nosuchflavor")
+        pid, port, _ = self.session(dom_uuid)
+        self.assertIn(f"default-{name}", self.child(dom_uuid)[2][-1])
+        self.assertIn(f'{dom_uuid}: flavor "m1.nosuchflavor" has no', self.launcher.text())
+        self.assertIn("using default.conf", self.launcher.text())
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+    def test_04_broken_flavor_hurts_only_its_vm(self):
+        good_name, good = self.start_vm("vdi.small")
+        bad_name, bad = self.start_vm("vdi.broken")
+        self.session(good)
+        self.assertTrue(wait_until(
+            lambda: f"{bad}: VM {bad_name} gets no desktop session" in self.launcher.text(), 10))
+        self.assertIn("unknown variable ${NOPE}", self.launcher.text())
+        self.assertIn("vdi.broken.conf", self.launcher.text())
+        self.assertNotIn(bad, pipeline_children())
+        self.assertIsNone(self.launcher.vv(bad))
+        self.stop_vm(bad)
+        self.stop_vm(good)
+        self.no_child(good)
+
+    def test_05_killed_child_is_restarted(self):
+        name, dom_uuid = self.start_vm("vdi.small")
+        pid, port, _ = self.session(dom_uuid)
+        os.kill(pid, signal.SIGKILL)
+        new = wait_until(lambda: [k for k in pipeline_children().get(dom_uuid, [])
+                                  if k[0] != pid], 20)
+        self.assertTrue(new, "child not restarted")
+        self.assertIn(f"{dom_uuid}: pipeline was killed by signal 9", self.launcher.text())
+        self.assertIn("restart 1 of 3", self.launcher.text())
+        self.assertEqual(len(pipeline_children()[dom_uuid]), 1)
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+    def test_06_always_failing_child_gives_up(self):
+        name, dom_uuid = self.start_vm("vdi.failing")
+        self.assertTrue(wait_until(lambda: f"{dom_uuid}: pipeline exited with status 2; "
+                                   "giving up after 3 restarts" in self.launcher.text(), 30),
+                        "launcher did not give up")
+        text = self.launcher.text()
+        for n in (1, 2, 3):
+            self.assertIn(f"restart {n} of 3", text)
+        self.assertIn("nosuchelement", text)
+        time.sleep(1.5)
+        self.assertNotIn(dom_uuid, pipeline_children())
+        self.assertIsNone(self.launcher.vv(dom_uuid))
+        self.stop_vm(dom_uuid)
+
+    def test_07_twenty_vms_at_once(self):
+        vms = []
+        lock = threading.Lock()
+
+        def start():
+            c = libvirt.open(self.libvirtd.uri)
+            v = self.start_vm("vdi.small", conn=c)
+            c.close()
+            with lock:
+                vms.append(v)
+
+        threads = [threading.Thread(target=start) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(vms), 20)
+        ok = wait_until(lambda: all(len(pipeline_children().get(u, [])) == 1
+                                    and self.launcher.vv(u) for _, u in vms), 60)
+        self.assertTrue(ok, "not every VM got exactly one pipeline")
+        ports = [int(self.launcher.vv(u)[1]["port"]) for _, u in vms]
+        self.assertEqual(len(set(ports)), 20, f"ports not distinct: {sorted(ports)}")
+        tickets = {self.launcher.vv(u)[1]["password"] for _, u in vms}
+        self.assertEqual(len(tickets), 20, "tickets not distinct")
+        # No ticket on any child's command line or in its environment.
+        self._check_no_ticket_leaks(tickets)
+
+        def stop(u):
+            c = libvirt.open(self.libvirtd.uri)
+            self.stop_vm(u, conn=c)
+            c.close()
+
+        threads = [threading.Thread(target=stop, args=(u,)) for _, u in vms]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertTrue(wait_until(lambda: not any(u in pipeline_children() for _, u in vms), 60))
+        self.assertTrue(wait_until(lambda: not any(port_open(p) for p in ports), 20),
+                        "ports still open")
+        left = wait_until(lambda: not [f for f in os.listdir(self.launcher.state)
+                                       if f.endswith(".vv")], 5)
+        self.assertTrue(left, "\n".join(
+            line for f in os.listdir(self.launcher.state)
+            for line in self.launcher.text().splitlines() if f[:-3] in line))
+        # The ports are free again: a new VM gets the lowest one.
+        name, dom_uuid = self.start_vm("vdi.small")
+        _, port, _ = self.session(dom_uuid)
+        self.assertEqual(port, min(ports))
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+    def _check_no_ticket_leaks(self, tickets):
+        kids = [k for ks in pipeline_children().values() for k in ks]
+        self.assertTrue(kids)
+        for pid, _, _ in kids + [(self.launcher.proc.pid, 0, None)]:
+            for what in ("cmdline", "environ"):
+                with open(f"/proc/{pid}/{what}", "rb") as f:
+                    data = f.read().decode(errors="replace")
+                for t in tickets:
+                    self.assertNotIn(t, data, f"ticket in /proc/{pid}/{what}")
+
+    def test_08_launcher_restart_reconciles(self):
+        vms = [self.start_vm("vdi.small") for _ in range(3)]
+        old = {u: self.child(u)[0] for _, u in vms}
+        self.launcher.proc.kill()
+        self.launcher.proc.wait()
+        # Its children go with it (no orphans)...
+        self.assertTrue(wait_until(lambda: not any(u in pipeline_children() for _, u in vms), 20),
+                        "orphaned pipeline children")
+        # ...and the new launcher starts exactly one per VM.
+        self.launcher.start()
+        for _, u in vms:
+            pid, ppid, _ = self.child(u)
+            self.assertNotEqual(pid, old[u])
+            self.assertEqual(ppid, self.launcher.proc.pid)
+            self.assertTrue(wait_until(lambda: self.launcher.vv(u), 10))
+        time.sleep(1)
+        for _, u in vms:
+            self.assertEqual(len(pipeline_children()[u]), 1, "duplicate pipeline")
+            self.stop_vm(u)
+        for _, u in vms:
+            self.no_child(u)
+
+    def test_09_libvirtd_restart_reconnects(self):
+        name, dom_uuid = self.start_vm("vdi.small")
+        self.child(dom_uuid)
+        before = self.launcher.text().count("connected to ")
+        self.libvirtd.stop()
+        self.assertTrue(wait_until(lambda: "lost the connection" in self.launcher.text(), 30))
+        self.libvirtd.start()
+        type(self).conn = libvirt.open(self.libvirtd.uri)
+        self.assertTrue(wait_until(lambda: self.launcher.text().count("connected to ") > before,
+                                   60), "launcher did not reconnect")
+        # The test driver forgets its domains on restart: the session goes.
+        self.no_child(dom_uuid)
+        # Events flow on the new connection.
+        name, dom_uuid = self.start_vm("vdi.small")
+        self.session(dom_uuid)
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+    def test_10_sigterm_stops_everything(self):
+        vms = [self.start_vm("vdi.small") for _ in range(2)]
+        for _, u in vms:
+            self.session(u)
+        self.launcher.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.launcher.proc.wait(20), 0)
+        self.assertFalse(any(u in pipeline_children() for _, u in vms))
+        self.assertIn("stopping every pipeline", self.launcher.text())
+        for _, u in vms:
+            self.assertIn(f"{u}: pipeline stopped", self.launcher.text())
+            self.stop_vm(u)
+        self.launcher.start()
+
+
+class CheckConfigTest(unittest.TestCase):
+    """--check-config on a small corpus of good and broken files."""
+
+    def run_check(self, files, launcher_conf=None):
+        tmp = tempfile.mkdtemp(prefix="osvdi-check-")
+        try:
+            flavors = os.path.join(tmp, "flavors.d")
+            os.makedirs(flavors)
+            for name, text in files.items():
+                with open(os.path.join(flavors, name), "w") as f:
+                    f.write(text)
+            conf = os.path.join(tmp, "launcher.conf")
+            with open(conf, "w") as f:
+                f.write(launcher_conf if launcher_conf is not None else "[launcher]\n")
+            p = subprocess.run([f"{BUILD}/launcher/osvdi-launcher", "--config", conf,
+                                "--check-config"], capture_output=True, text=True,
+                               env=dict(os.environ,
+                                        GST_REGISTRY_1_0=os.path.join(tmp, "reg.bin")))
+            return p.returncode, p.stdout + p.stderr
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    GOOD = "[flavor]\npipeline=videotestsrc ! x264enc ! h264parse ! spicesink port=${SPICE_PORT}\n"
+
+    def test_shipped_examples(self):
+        src = os.path.join(os.path.dirname(__file__), "..", "..", "launcher")
+        p = subprocess.run([f"{BUILD}/launcher/osvdi-launcher", "--config",
+                            os.path.join(src, "launcher.conf"), "--check-config"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("vdi.intel.conf: OK (not installed on this host:", p.stdout)
+        self.assertIn("vah264enc", p.stdout)
+        self.assertIn("vdi.nvidia.conf: OK", p.stdout)
+
+    def test_good(self):
+        rc, out = self.run_check({"default.conf": self.GOOD,
+                                  "vdi.va.conf": "[flavor]\npipeline=videotestsrc ! "
+                                  "vah264enc ! spicesink port=${SPICE_PORT}\n"})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("default.conf: OK", out)
+        self.assertIn("vdi.va.conf: OK (not installed on this host: vah264enc)", out)
+
+    def test_each_kind_of_broken_file(self):
+        cases = {
+            "syntax.conf": ("garbage [[[\n", "syntax.conf: ERROR"),
+            "nokey.conf": ("[flavor]\nother=1\n", "no [flavor] pipeline="),
+            "unknown.conf": ("[flavor]\npipeline=videotestsrc ! spicesink port=${PORTT}\n",
+                             "unknown variable ${PORTT}"),
+            "unterminated.conf": ("[flavor]\npipeline=videotestsrc ! spicesink port=${SPICE_PORT\n",
+                                  "unterminated"),
+            "noport.conf": ("[flavor]\npipeline=videotestsrc ! spicesink\n",
+                            "neither ${SPICE_PORT}"),
+            "parse.conf": ("[flavor]\npipeline=videotestsrc ! ! spicesink port=${SPICE_PORT}\n",
+                           "does not parse"),
+        }
+        for name, (text, expect) in cases.items():
+            with self.subTest(name):
+                rc, out = self.run_check({"default.conf": self.GOOD, name: text})
+                self.assertEqual(rc, 1, out)
+                self.assertIn(expect, out)
+                self.assertIn("default.conf: OK", out)
+        rc, out = self.run_check({"vdi.x.conf": self.GOOD})
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no default.conf", out)
+        rc, out = self.run_check({"default.conf": self.GOOD},
+                                 "[spice]\nport-min=6000\nport-max=5000\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("port-min 6000 is above port-max 5000", out)
+        rc, out = self.run_check({"default.conf": self.GOOD}, "[spice]\nport-min=lots\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("port-min must be a number", out)
+
+
+if __name__ == "__main__":
+    if libvirt is None:
+        print("SKIP: python3-libvirt is not installed")
+        sys.exit(77)
+    if os.geteuid() != 0 or not shutil.which("libvirtd"):
+        print("SKIP: needs root and libvirtd (libvirt-daemon-system) for a private libvirtd")
+        sys.exit(77)
+    if not BUILD or not os.path.exists(f"{BUILD}/launcher/osvdi-launcher"):
+        print("usage: test_launcher.py BUILD_DIR (with the launcher built)")
+        sys.exit(2)
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[2:])
