@@ -450,7 +450,10 @@ on_status_line (GObject * source, GAsyncResult * res, gpointer data)
     return;
   }
   if (g_str_equal (line, "playing")) {
-    s->state = SESSION_RUNNING;
+    /* Only a starting session becomes running: a stop asked for meanwhile
+     * stands. */
+    if (s->state == SESSION_STARTING)
+      s->state = SESSION_RUNNING;
     LOG_INFO ("%s: pipeline playing (SPICE port %d)", s->info->uuid,
         s->port);
   } else if (g_str_has_prefix (line, "error ")) {

@@ -204,34 +204,31 @@ main (int argc, char **argv)
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     g_printerr ("osvdi-pipeline: %s\n", error->message);
-    return 2;
+    goto out;
   }
-  g_option_context_free (ctx);
   if (domain)
     r.domain = domain;
   if (!rest || !rest[0] || rest[1]) {
     report (&r, "error expected exactly one PIPELINE argument");
-    return 2;
+    goto out;
   }
   if (ticket_fd >= 0 && !(ticket = read_ticket (ticket_fd, &error))) {
     report (&r, "error %s", error->message);
-    return 2;
+    goto out;
   }
 
-  r.pipeline = gst_parse_launch_full (rest[0], NULL, GST_PARSE_FLAG_FATAL_ERRORS,
-      &error);
+  r.pipeline = gst_parse_launch_full (rest[0], NULL,
+      GST_PARSE_FLAG_FATAL_ERRORS, &error);
   if (!r.pipeline) {
     report (&r, "error the pipeline does not parse: %s", error->message);
-    return 2;
+    goto out;
   }
   if (ticket) {
     n = hand_out_ticket (r.pipeline, ticket);
-    memset (ticket, 0, strlen (ticket));
-    g_free (ticket);
     if (n == 0) {
       report (&r, "error the pipeline has no element that takes the ticket "
           "(spicesink)");
-      return 2;
+      goto out;
     }
   }
 
@@ -248,8 +245,20 @@ main (int argc, char **argv)
   g_main_loop_run (r.loop);
 
   gst_element_set_state (r.pipeline, GST_STATE_NULL);
-  gst_object_unref (r.pipeline);
   g_main_loop_unref (r.loop);
+
+out:
+  /* Exit code 2: nothing ran (usage, ticket or pipeline errors). */
+  if (!r.loop)
+    r.exit_code = 2;
+  if (r.pipeline)
+    gst_object_unref (r.pipeline);
+  if (ticket) {
+    memset (ticket, 0, strlen (ticket));
+    g_free (ticket);
+  }
+  g_clear_error (&error);
+  g_option_context_free (ctx);
   g_strfreev (rest);
   g_free (domain);
   return r.exit_code;
