@@ -491,6 +491,21 @@ class LauncherTest(unittest.TestCase):
         for _, u in vms:
             self.assertIn(f"{u}: pipeline stopped", self.launcher.text())
             self.stop_vm(u)
+
+        # systemd Type=notify: READY=1 once running, STOPPING=1 on SIGTERM.
+        path = os.path.join(self.tmp, "notify.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ns:
+            ns.bind(path)
+            ns.settimeout(30)
+            self.launcher.env["NOTIFY_SOCKET"] = path
+            try:
+                self.launcher.start()
+            finally:
+                del self.launcher.env["NOTIFY_SOCKET"]
+            self.assertEqual(ns.recv(256), b"READY=1")
+            self.launcher.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(ns.recv(256), b"STOPPING=1")
+            self.assertEqual(self.launcher.proc.wait(20), 0)
         self.launcher.start()
 
 
