@@ -41,12 +41,12 @@
 #include "spiceclientmouse.h"
 #include "osvdikeys.h"
 #include "osvdicursor.h"
+#include "osvdinet.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <netdb.h>
-#include <sys/socket.h>
 #include <spice.h>
 #include <spice/protocol.h>
 #include <gst/video/video.h>
@@ -884,36 +884,6 @@ on_channel_event (gpointer user_data, int event,
 /* ------------------------------------------------------------------------ */
 /* The server thread                                                        */
 
-/* spice-server only says that it could not listen; tell a busy port from the
- * rest by trying the bind ourselves. */
-static gboolean
-port_in_use (const gchar * address, gint port)
-{
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,.ai_flags = AI_PASSIVE };
-  struct addrinfo *res = NULL, *ai;
-  gchar service[16];
-  gboolean busy = FALSE;
-
-  if (port <= 0)
-    return FALSE;
-  g_snprintf (service, sizeof (service), "%d", port);
-  if (getaddrinfo (address, service, &hints, &res) != 0)
-    return FALSE;
-  for (ai = res; ai && !busy; ai = ai->ai_next) {
-    int fd = socket (ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    int one = 1;
-
-    if (fd < 0)
-      continue;
-    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (bind (fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EADDRINUSE)
-      busy = TRUE;
-    close (fd);
-  }
-  freeaddrinfo (res);
-  return busy;
-}
-
 static void
 set_init_error (GstSpiceSink * self, GstResourceError code, gchar * text,
     gchar * detail)
@@ -995,8 +965,10 @@ tls_failed:
   }
 init_failed:
   {
-    if (port_in_use (cfg->address, cfg->port)
-        || port_in_use (cfg->address, cfg->tls_port))
+    /* spice-server only says that it could not listen; tell a busy port
+     * from the rest by trying the bind ourselves. */
+    if (osvdi_tcp_port_in_use (cfg->address, cfg->port)
+        || osvdi_tcp_port_in_use (cfg->address, cfg->tls_port))
       set_init_error (self, GST_RESOURCE_ERROR_BUSY,
           g_strdup_printf ("SPICE port %d or TLS port %d on %s is already "
               "in use.", cfg->port, cfg->tls_port, cfg->address),

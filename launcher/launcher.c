@@ -16,6 +16,7 @@
 
 #include "domain.h"
 #include "launcherconfig.h"
+#include "osvdinet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -136,32 +136,6 @@ sd_notify_msg (const gchar * msg)
 /* ------------------------------------------------------------------------ */
 /* Ports, tickets, publication                                              */
 
-static gboolean
-port_bindable (const gchar * address, gint port)
-{
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,.ai_flags = AI_PASSIVE };
-  struct addrinfo *res = NULL, *ai;
-  gchar service[16];
-  gboolean ok = TRUE;
-
-  g_snprintf (service, sizeof (service), "%d", port);
-  if (getaddrinfo (address, service, &hints, &res) != 0)
-    return TRUE;                /* the child will report the address */
-  for (ai = res; ai && ok; ai = ai->ai_next) {
-    int fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-    int one = 1;
-
-    if (fd < 0)
-      continue;
-    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (bind (fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EADDRINUSE)
-      ok = FALSE;
-    close (fd);
-  }
-  freeaddrinfo (res);
-  return ok;
-}
-
 /* The lowest port of the range that no session holds and nobody listens
  * on; 0 when the range is exhausted. */
 static gint
@@ -172,7 +146,7 @@ port_alloc (Launcher * l, gint min, gint max, const gchar * uuid)
   for (port = min; port > 0 && port <= max; port++) {
     if (g_hash_table_contains (l->ports, GINT_TO_POINTER (port)))
       continue;
-    if (!port_bindable (l->cfg->address, port))
+    if (osvdi_tcp_port_in_use (l->cfg->address, port))
       continue;
     g_hash_table_insert (l->ports, GINT_TO_POINTER (port), (gpointer) uuid);
     return port;

@@ -7,6 +7,7 @@
  * its input turns into upstream.
  */
 #include <gst/check/gstcheck.h>
+#include "osvdi-check-util.h"
 #include <gst/video/navigation.h>
 #include <spice/enums.h>
 #include <spice-client.h>
@@ -31,23 +32,6 @@ typedef struct
   GMutex lock;
   GList *nav;                   /* GstStructure*, newest first */
 } Session;
-
-static gint
-free_port (void)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  socklen_t len = sizeof (addr);
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gint port;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  fail_unless (fd >= 0);
-  fail_unless (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0);
-  fail_unless (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
-  port = ntohs (addr.sin_port);
-  close (fd);
-  return port;
-}
 
 static GstPadProbeReturn
 nav_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
@@ -90,7 +74,7 @@ session_start_full (const gchar * encoder, const gchar * sink_props,
   gchar *desc;
   GstPad *pad;
 
-  s->port = port ? port : free_port ();
+  s->port = port ? port : osvdi_test_free_port (NULL);
   desc = g_strdup_printf ("videotestsrc name=src is-live=true pattern=smpte "
       "! video/x-raw,width=%d,height=%d,framerate=30/1 ! %s "
       "! spicesink name=sink port=%d %s", WIDTH, HEIGHT, encoder, s->port,
@@ -394,7 +378,7 @@ remove_dir (const gchar * dir)
 GST_START_TEST (test_tls)
 {
   gchar *dir = make_x509_dir ();
-  gint tls_port = free_port ();
+  gint tls_port = osvdi_test_free_port (NULL);
   gchar *props = g_strdup_printf ("password=" PASSWORD " tls-port=%d "
       "x509-dir=%s", tls_port, dir);
   /* TLS only: no plain-text port at all. */
@@ -528,6 +512,21 @@ wait_nav (Session * s, const gchar * type, const gchar * field, gint value)
   return st;
 }
 
+static void
+click (OsvdiTestClient * client, gint button)
+{
+  osvdi_test_client_button (client, button, TRUE);
+  osvdi_test_client_button (client, button, FALSE);
+}
+
+/* A press and a release of @button (X numbering) arrive upstream. */
+static void
+wait_click (Session * s, gint button)
+{
+  wait_nav (s, "mouse-button-press", "button", button);
+  wait_nav (s, "mouse-button-release", "button", button);
+}
+
 GST_START_TEST (test_input_relative)
 {
   /* Server mouse mode, the fallback: relative motion. */
@@ -564,20 +563,16 @@ GST_START_TEST (test_input_relative)
   fail_unless_equals_float (x, 40);
   fail_unless_equals_float (y, 30);
 
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, FALSE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, FALSE);
+  click (client, SPICE_MOUSE_BUTTON_LEFT);
+  click (client, SPICE_MOUSE_BUTTON_RIGHT);
   st = wait_nav (s, "mouse-button-press", "button", 1);
   fail_unless (gst_structure_get_double (st, "pointer_x", &x));
   fail_unless_equals_float (x, 40);
   wait_nav (s, "mouse-button-release", "button", 1);
-  wait_nav (s, "mouse-button-press", "button", 3);
-  wait_nav (s, "mouse-button-release", "button", 3);
+  wait_click (s, 3);
 
   /* The wheel: a SPICE "up" button click scrolls up. */
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_UP, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_UP, FALSE);
+  click (client, SPICE_MOUSE_BUTTON_UP);
   st = wait_nav (s, "mouse-scroll", NULL, 0);
   fail_unless (gst_structure_get_double (st, "delta_pointer_y", &dy));
   fail_unless (dy > 0, "scroll up gave delta %f", dy);
@@ -641,20 +636,16 @@ GST_START_TEST (test_absolute_pointer)
   }
 
   /* A click at the last position, then the wheel. */
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_LEFT, FALSE);
+  click (client, SPICE_MOUSE_BUTTON_LEFT);
   st = wait_nav (s, "mouse-button-press", "button", 1);
   fail_unless (gst_structure_get_double (st, "pointer_x", &x));
   fail_unless (gst_structure_get_double (st, "pointer_y", &y));
   fail_unless_equals_float (x, WIDTH / 2);
   fail_unless_equals_float (y, HEIGHT / 2);
   wait_nav (s, "mouse-button-release", "button", 1);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_RIGHT, FALSE);
-  wait_nav (s, "mouse-button-press", "button", 3);
-  wait_nav (s, "mouse-button-release", "button", 3);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_DOWN, TRUE);
-  osvdi_test_client_button (client, SPICE_MOUSE_BUTTON_DOWN, FALSE);
+  click (client, SPICE_MOUSE_BUTTON_RIGHT);
+  wait_click (s, 3);
+  click (client, SPICE_MOUSE_BUTTON_DOWN);
   st = wait_nav (s, "mouse-scroll", NULL, 0);
   fail_unless (gst_structure_get_double (st, "delta_pointer_y", &dy));
   fail_unless (dy < 0, "scroll down gave delta %f", dy);

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <gst/check/gstcheck.h>
+#include "osvdi-check-util.h"
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
 #include <errno.h>
@@ -12,42 +13,6 @@
 
 /* A port nobody listens on (bound and released); with @keep, the listening
  * socket is returned in *keep instead of closed. */
-static gint
-free_port (int *keep)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  socklen_t len = sizeof (addr);
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gint port;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  fail_unless (fd >= 0);
-  fail_unless (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0);
-  fail_unless (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
-  port = ntohs (addr.sin_port);
-  if (keep) {
-    fail_unless (listen (fd, 1) == 0);
-    *keep = fd;
-  } else {
-    close (fd);
-  }
-  return port;
-}
-
-static gboolean
-port_accepts (gint port)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gboolean ok;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  addr.sin_port = htons (port);
-  ok = connect (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0;
-  close (fd);
-  return ok;
-}
-
 /* Puts @sink alone in a pipeline, asks for PAUSED and returns the error it
  * posts (NULL if it started). */
 static GError *
@@ -113,7 +78,7 @@ GST_START_TEST (test_no_ticket_refuses_to_start)
 {
   GstElement *sink = gst_element_factory_make ("spicesink", NULL);
   GError *error;
-  gint port = free_port (NULL);
+  gint port = osvdi_test_free_port (NULL);
 
   g_object_set (sink, "port", port, NULL);
   error = start_error (sink, NULL);
@@ -122,7 +87,7 @@ GST_START_TEST (test_no_ticket_refuses_to_start)
           GST_RESOURCE_ERROR_SETTINGS));
   fail_unless (strstr (error->message, "password")
       && strstr (error->message, "disable-ticketing"), "%s", error->message);
-  fail_if (port_accepts (port));
+  fail_if (osvdi_test_port_accepts (port));
   g_error_free (error);
 
   /* An empty password is no password. */
@@ -145,7 +110,7 @@ GST_START_TEST (test_password_file)
   gchar *path = g_build_filename (dir, "ticket", NULL);
   GError *error;
 
-  g_object_set (sink, "port", free_port (NULL), "password-file", path, NULL);
+  g_object_set (sink, "port", osvdi_test_free_port (NULL), "password-file", path, NULL);
   error = start_error (sink, NULL);
   fail_unless (error != NULL);
   fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
@@ -175,7 +140,7 @@ GST_START_TEST (test_port_in_use)
 {
   GstElement *sink = gst_element_factory_make ("spicesink", NULL);
   int busy_fd;
-  gint port = free_port (&busy_fd);
+  gint port = osvdi_test_free_port (&busy_fd);
   gchar *debug = NULL, *port_str = g_strdup_printf ("%d", port);
   GError *error;
 
@@ -204,7 +169,7 @@ GST_START_TEST (test_tls_settings)
   gchar *dir = g_dir_make_tmp ("osvdi-x509-XXXXXX", NULL);
   GError *error;
 
-  g_object_set (sink, "port", free_port (NULL), "tls-port", free_port (NULL),
+  g_object_set (sink, "port", osvdi_test_free_port (NULL), "tls-port", osvdi_test_free_port (NULL),
       "password", "x", NULL);
   error = start_error (sink, NULL);
   fail_unless (error && strstr (error->message, "x509-dir"));
@@ -246,7 +211,7 @@ harness_new (gint port)
 
 GST_START_TEST (test_state_cycles)
 {
-  gint port = free_port (NULL);
+  gint port = osvdi_test_free_port (NULL);
   GstHarness *h = harness_new (port);
   guint i;
 
@@ -257,22 +222,22 @@ GST_START_TEST (test_state_cycles)
   for (i = 0; i < 20; i++) {
     fail_unless (gst_element_set_state (h->element, GST_STATE_PLAYING)
         != GST_STATE_CHANGE_FAILURE);
-    fail_unless (port_accepts (port), "cycle %u: not listening", i);
+    fail_unless (osvdi_test_port_accepts (port), "cycle %u: not listening", i);
     fail_unless_equals_int (gst_harness_push (h,
             gst_buffer_new_allocate (NULL, 100, NULL)), GST_FLOW_OK);
     fail_unless (gst_element_set_state (h->element, GST_STATE_READY)
         == GST_STATE_CHANGE_SUCCESS);
-    fail_unless (port_accepts (port), "cycle %u: not listening in READY", i);
+    fail_unless (osvdi_test_port_accepts (port), "cycle %u: not listening in READY", i);
   }
 
   /* NULL closes the server and its port, PLAYING opens them again. */
   for (i = 0; i < 10; i++) {
     fail_unless (gst_element_set_state (h->element, GST_STATE_NULL)
         == GST_STATE_CHANGE_SUCCESS);
-    fail_if (port_accepts (port), "cycle %u: still listening in NULL", i);
+    fail_if (osvdi_test_port_accepts (port), "cycle %u: still listening in NULL", i);
     fail_unless (gst_element_set_state (h->element, GST_STATE_PLAYING)
         != GST_STATE_CHANGE_FAILURE);
-    fail_unless (port_accepts (port), "cycle %u: not listening", i);
+    fail_unless (osvdi_test_port_accepts (port), "cycle %u: not listening", i);
   }
   gst_harness_teardown (h);
 }
@@ -283,7 +248,7 @@ GST_START_TEST (test_two_sinks_at_once)
 {
   GstElement *a = gst_element_factory_make ("spicesink", NULL);
   GstElement *b = gst_element_factory_make ("spicesink", NULL);
-  gint pa = free_port (NULL), pb = free_port (NULL);
+  gint pa = osvdi_test_free_port (NULL), pb = osvdi_test_free_port (NULL);
 
   g_object_set (a, "port", pa, "password", "a", NULL);
   g_object_set (b, "port", pb, "password", "b", NULL);
@@ -291,11 +256,11 @@ GST_START_TEST (test_two_sinks_at_once)
       != GST_STATE_CHANGE_FAILURE);
   fail_unless (gst_element_set_state (b, GST_STATE_PAUSED)
       != GST_STATE_CHANGE_FAILURE);
-  fail_unless (port_accepts (pa));
-  fail_unless (port_accepts (pb));
+  fail_unless (osvdi_test_port_accepts (pa));
+  fail_unless (osvdi_test_port_accepts (pb));
   gst_element_set_state (a, GST_STATE_NULL);
-  fail_if (port_accepts (pa));
-  fail_unless (port_accepts (pb));
+  fail_if (osvdi_test_port_accepts (pa));
+  fail_unless (osvdi_test_port_accepts (pb));
   gst_element_set_state (b, GST_STATE_NULL);
   gst_object_unref (a);
   gst_object_unref (b);
@@ -305,7 +270,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_caps_without_size)
 {
-  GstHarness *h = harness_new (free_port (NULL));
+  GstHarness *h = harness_new (osvdi_test_free_port (NULL));
   GstBus *bus = gst_bus_new ();
   GstMessage *msg;
   GError *error = NULL;
@@ -330,7 +295,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_cursor_events_without_client)
 {
-  GstHarness *h = harness_new (free_port (NULL));
+  GstHarness *h = harness_new (osvdi_test_free_port (NULL));
   GstBuffer *pixels = gst_buffer_new_allocate (NULL, 8 * 8 * 4, NULL);
   GstEvent *event;
 
