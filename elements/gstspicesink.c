@@ -61,6 +61,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
 #define DEFAULT_PASSWORD_LIFETIME 0
 #define DEFAULT_DISABLE_TICKETING FALSE
 #define DEFAULT_ABSOLUTE_POINTER TRUE
+#define DEFAULT_H264_FRAME_END TRUE
 
 /* Frames waiting for spice-server, the one it is reading included. */
 #define MAX_WAITING_FRAMES 2
@@ -79,6 +80,7 @@ enum
   PROP_PASSWORD_LIFETIME,
   PROP_DISABLE_TICKETING,
   PROP_ABSOLUTE_POINTER,
+  PROP_H264_FRAME_END,
   PROP_STATS,
   N_PROPERTIES
 };
@@ -101,8 +103,24 @@ typedef struct
   GBytes *bytes;
   guint8 header[OSVDI_STREAM_HEADER_SIZE];
   GstBuffer *frame;
+  gsize frame_size;
+  const guint8 *tail;           /* static bytes sent after the frame */
+  gsize tail_size;
   gsize size;
 } OutMsg;
+
+/* Sent after each H.264 access unit: an access unit delimiter and a
+ * user-data-unregistered SEI, both belonging to the next access unit (the
+ * stream stays conformant). spice-gtk 0.42 gives its h264parse caps without
+ * alignment, so the parser can only finish a frame once a complete NAL of
+ * the next one has arrived: without this tail every frame waits a whole
+ * frame interval in the client (see the README's latency table). */
+static const guint8 h264_frame_end[] = {
+  0x00, 0x00, 0x00, 0x01, 0x09, 0xf0,   /* AUD, any slice type */
+  0x00, 0x00, 0x00, 0x01, 0x06, 0x05, 0x11,     /* SEI: user data, 17 bytes */
+  'O', 'S', 'V', 'D', 'I', '-', 'f', 'r', 'a', 'm', 'e', '-', 'e', 'n', 'd',
+  '!', 0x01, 0x80,
+};
 
 /* spice-server hands its instances back to us; these wrappers lead from an
  * instance to the sink. */
@@ -157,6 +175,7 @@ struct _GstSpiceSink
   guint password_lifetime;
   gboolean disable_ticketing;
   gboolean absolute_pointer;
+  gboolean h264_frame_end_setting;
 
   /* The server thread's handles: written in start()/stop() only, on the
    * state-change thread, while no streaming thread runs. `context` is also
@@ -210,6 +229,7 @@ struct _GstSpiceSink
   guint64 frames_sent, bytes_sent, frames_dropped;
   guint clients;
   gboolean client_mouse;        /* absolute pointer route set up */
+  gboolean h264_frame_end;      /* copied from the setting at start */
 };
 
 #define gst_spice_sink_parent_class parent_class
@@ -249,19 +269,23 @@ out_msg_new_bytes (OutMsgKind kind, GBytes * bytes)
 }
 
 static OutMsg *
-out_msg_new_frame (GstBuffer * buffer)
+out_msg_new_frame (GstBuffer * buffer, const guint8 * tail, gsize tail_size)
 {
   OutMsg *msg = g_new0 (OutMsg, 1);
-  gsize size = gst_buffer_get_size (buffer);
 
   msg->kind = MSG_FRAME;
   msg->frame = gst_buffer_ref (buffer);
-  osvdi_stream_write_header (msg->header, STREAM_TYPE_DATA, size);
-  msg->size = OSVDI_STREAM_HEADER_SIZE + size;
+  msg->frame_size = gst_buffer_get_size (buffer);
+  msg->tail = tail;
+  msg->tail_size = tail_size;
+  osvdi_stream_write_header (msg->header, STREAM_TYPE_DATA,
+      msg->frame_size + tail_size);
+  msg->size = OSVDI_STREAM_HEADER_SIZE + msg->frame_size + tail_size;
   return msg;
 }
 
-/* Copies bytes of @msg from @offset into @dest. */
+/* Copies bytes of @msg from @offset into @dest: header, frame, tail. This
+ * is the one copy of a frame the sink makes, into spice-server's buffer. */
 static gsize
 out_msg_copy (OutMsg * msg, gsize offset, guint8 * dest, gsize len)
 {
@@ -273,14 +297,25 @@ out_msg_copy (OutMsg * msg, gsize offset, guint8 * dest, gsize len)
         + offset, len);
     return len;
   }
-  if (offset < OSVDI_STREAM_HEADER_SIZE) {
-    done = MIN (len, OSVDI_STREAM_HEADER_SIZE - offset);
-    memcpy (dest, msg->header + offset, done);
-    offset += done;
+  while (done < len) {
+    gsize pos = offset + done, n;
+
+    if (pos < OSVDI_STREAM_HEADER_SIZE) {
+      n = MIN (len - done, OSVDI_STREAM_HEADER_SIZE - pos);
+      memcpy (dest + done, msg->header + pos, n);
+    } else if (pos < OSVDI_STREAM_HEADER_SIZE + msg->frame_size) {
+      pos -= OSVDI_STREAM_HEADER_SIZE;
+      n = gst_buffer_extract (msg->frame, pos, dest + done,
+          MIN (len - done, msg->frame_size - pos));
+      if (n == 0)
+        break;
+    } else {
+      pos -= OSVDI_STREAM_HEADER_SIZE + msg->frame_size;
+      n = MIN (len - done, msg->tail_size - pos);
+      memcpy (dest + done, msg->tail + pos, n);
+    }
+    done += n;
   }
-  if (done < len)
-    done += gst_buffer_extract (msg->frame, offset - OSVDI_STREAM_HEADER_SIZE,
-        dest + done, len - done);
   return done;
 }
 
@@ -579,7 +614,7 @@ port_read (SpiceCharDeviceInstance * sin, uint8_t * buf, int len)
 
     if (msg->kind == MSG_FRAME) {
       self->frames_sent++;
-      self->bytes_sent += msg->size - OSVDI_STREAM_HEADER_SIZE;
+      self->bytes_sent += msg->frame_size;
       self->waiting_frames--;
     }
     out_msg_free (msg);
@@ -1111,6 +1146,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   ServerConfig *cfg = &self->config;
   GError *error = NULL;
   gchar *password_file;
+  gboolean frame_end;
 
   GST_OBJECT_LOCK (self);
   cfg->address = g_strdup (self->address);
@@ -1121,6 +1157,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   cfg->password_lifetime = self->password_lifetime;
   cfg->disable_ticketing = self->disable_ticketing;
   cfg->absolute_pointer = self->absolute_pointer;
+  frame_end = self->h264_frame_end_setting;
   password_file = g_strdup (self->password_file);
   GST_OBJECT_UNLOCK (self);
 
@@ -1155,6 +1192,10 @@ gst_spice_sink_start (GstBaseSink * bsink)
   self->mouse_buttons = 0;
   self->pointer_x = self->pointer_y = 0;
   self->client_connections = g_hash_table_new (NULL, NULL);
+
+  g_mutex_lock (&self->lock);
+  self->h264_frame_end = frame_end;
+  g_mutex_unlock (&self->lock);
 
   self->upstream = g_thread_pool_new_full (push_upstream_func, self,
       (GDestroyNotify) gst_event_unref, 1, TRUE, &error);
@@ -1372,6 +1413,7 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   gsize size = gst_buffer_get_size (buffer);
   gboolean request = FALSE;
   guint dropped = 0;
+  OutMsg *msg;
 
   if (size == 0)
     return GST_FLOW_OK;
@@ -1399,7 +1441,12 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 
   self->need_keyframe = FALSE;
   self->keyframe_requested = FALSE;
-  g_queue_push_tail (&self->queue, out_msg_new_frame (buffer));
+  if (self->codec == SPICE_VIDEO_CODEC_TYPE_H264 && self->h264_frame_end)
+    msg = out_msg_new_frame (buffer, h264_frame_end,
+        sizeof (h264_frame_end));
+  else
+    msg = out_msg_new_frame (buffer, NULL, 0);
+  g_queue_push_tail (&self->queue, msg);
   self->waiting_frames++;
   self->max_waiting_frames = MAX (self->max_waiting_frames,
       self->waiting_frames);
@@ -1590,6 +1637,9 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
     case PROP_ABSOLUTE_POINTER:
       self->absolute_pointer = g_value_get_boolean (value);
       break;
+    case PROP_H264_FRAME_END:
+      self->h264_frame_end_setting = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1650,6 +1700,9 @@ gst_spice_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_ABSOLUTE_POINTER:
       g_value_set_boolean (value, self->absolute_pointer);
       break;
+    case PROP_H264_FRAME_END:
+      g_value_set_boolean (value, self->h264_frame_end_setting);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1684,6 +1737,7 @@ gst_spice_sink_init (GstSpiceSink * self)
   self->password_lifetime = DEFAULT_PASSWORD_LIFETIME;
   self->disable_ticketing = DEFAULT_DISABLE_TICKETING;
   self->absolute_pointer = DEFAULT_ABSOLUTE_POINTER;
+  self->h264_frame_end_setting = DEFAULT_H264_FRAME_END;
   self->codec = -1;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->init_lock);
@@ -1806,6 +1860,20 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       ("absolute-pointer", "Absolute pointer",
       "Offer client (absolute) mouse mode; off: relative motion with a "
       "pointer grab", DEFAULT_ABSOLUTE_POINTER,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstSpiceSink:h264-frame-end:
+   *
+   * End every H.264 frame with an access unit delimiter and a small SEI
+   * (both part of the next access unit; the stream stays conformant), so
+   * that spice-gtk 0.42's parser hands each frame to its decoder at once
+   * instead of one frame interval later.
+   */
+  properties[PROP_H264_FRAME_END] = g_param_spec_boolean ("h264-frame-end",
+      "H.264 frame end",
+      "Mark the end of each H.264 frame for the client's parser (saves the "
+      "client a frame interval of latency)", DEFAULT_H264_FRAME_END,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**

@@ -21,6 +21,10 @@ struct _OsvdiTestClient
   gint cursor_w, cursor_h, cursor_hx, cursor_hy;
   guint32 cursor_pixel;
   gint cursor_x, cursor_y;
+  OsvdiTestClientFrameFunc frame_func;
+  gpointer frame_data;
+  OsvdiTestClientMakeSink make_sink;
+  gpointer make_sink_data;
 };
 
 static void
@@ -80,6 +84,21 @@ display_invalidate (SpiceChannel * channel, gint x, gint y, gint w, gint h,
   OsvdiTestClient *client = user_data;
 
   client->frames++;
+  if (client->frame_func)
+    client->frame_func (client, client->frame_data);
+}
+
+static gboolean
+gst_video_overlay (SpiceChannel * channel, GObject * pipeline,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+
+  if (!client->make_sink)
+    return FALSE;               /* spice-gtk's appsink path */
+  g_object_set (pipeline, "video-sink", client->make_sink
+      (client->make_sink_data), NULL);
+  return TRUE;
 }
 
 static void
@@ -101,6 +120,8 @@ channel_new (SpiceSession * session, SpiceChannel * channel,
     client->display = SPICE_DISPLAY_CHANNEL (channel);
     g_signal_connect (channel, "display-invalidate",
         G_CALLBACK (display_invalidate), client);
+    g_signal_connect (channel, "gst-video-overlay",
+        G_CALLBACK (gst_video_overlay), client);
   } else if (SPICE_IS_CURSOR_CHANNEL (channel)) {
     g_signal_connect (channel, "cursor-set", G_CALLBACK (cursor_set), client);
     g_signal_connect (channel, "cursor-move", G_CALLBACK (cursor_move),
@@ -151,10 +172,13 @@ osvdi_test_client_new (const OsvdiTestClientConfig * cfg)
   if (cfg->ca_file)
     g_object_set (client->session, "ca-file", cfg->ca_file, NULL);
   /* No audio, USB or shared folders: only what a desktop stream needs. */
-  g_object_set (client->session, "enable-audio", FALSE,
+  g_object_set (client->session, "enable-audio", cfg->audio,
       "enable-usbredir", FALSE, NULL);
   g_signal_connect (client->session, "channel-new", G_CALLBACK (channel_new),
       client);
+  /* Like remote-viewer: an audio backend that plays what arrives. */
+  if (cfg->audio)
+    spice_audio_get (client->session, NULL);
   g_signal_connect (client->session, "channel-destroy",
       G_CALLBACK (channel_destroy), client);
   g_free (port);
@@ -297,6 +321,22 @@ osvdi_test_client_pixel (OsvdiTestClient * client, gint x, gint y,
   /* 32-bit xRGB, little-endian: B G R x in memory. */
   p = primary.data + (gsize) y * primary.stride + (gsize) x * 4;
   *rgb = (p[2] << 16) | (p[1] << 8) | p[0];
+  return TRUE;
+}
+
+gboolean
+osvdi_test_client_primary (OsvdiTestClient * client, guint8 ** pixels,
+    gint * stride, gint * width, gint * height)
+{
+  SpiceDisplayPrimary primary;
+
+  if (!client->display || !spice_display_channel_get_primary (SPICE_CHANNEL
+          (client->display), 0, &primary) || !primary.data)
+    return FALSE;
+  *pixels = primary.data;
+  *stride = primary.stride;
+  *width = primary.width;
+  *height = primary.height;
   return TRUE;
 }
 
@@ -476,4 +516,20 @@ osvdi_test_client_wait_cursor_pos (OsvdiTestClient * client, gint x, gint y,
   gint xy[2] = { x, y };
 
   return wait_for (client, cursor_at, xy, ms);
+}
+
+void
+osvdi_test_client_set_frame_func (OsvdiTestClient * client,
+    OsvdiTestClientFrameFunc func, gpointer user_data)
+{
+  client->frame_func = func;
+  client->frame_data = user_data;
+}
+
+void
+osvdi_test_client_use_overlay_sink (OsvdiTestClient * client,
+    OsvdiTestClientMakeSink make, gpointer user_data)
+{
+  client->make_sink = make;
+  client->make_sink_data = user_data;
 }

@@ -19,9 +19,25 @@ typedef struct
   gint tls_port;                /* 0: none */
   const gchar *password;        /* NULL: none */
   const gchar *ca_file;         /* for TLS */
+  gboolean audio;               /* play the server's audio, as a desktop
+                                 * client does */
 } OsvdiTestClientConfig;
 
 OsvdiTestClient *osvdi_test_client_new (const OsvdiTestClientConfig * cfg);
+
+/* Called on every display update of the primary surface (appsink path). */
+typedef void (*OsvdiTestClientFrameFunc) (OsvdiTestClient * client,
+    gpointer user_data);
+void osvdi_test_client_set_frame_func (OsvdiTestClient * client,
+    OsvdiTestClientFrameFunc func, gpointer user_data);
+
+/* Takes spice-gtk's GstVideoOverlay path (the one remote-viewer uses on
+ * X11): each stream's decoding pipeline gets the video sink @make returns
+ * instead of spice-gtk's appsink; frames are then not scheduled by the
+ * media clock. Set before connecting. */
+typedef gpointer (*OsvdiTestClientMakeSink) (gpointer user_data);
+void osvdi_test_client_use_overlay_sink (OsvdiTestClient * client,
+    OsvdiTestClientMakeSink make, gpointer user_data);
 void osvdi_test_client_free (OsvdiTestClient * client);
 
 gboolean osvdi_test_client_connect (OsvdiTestClient * client);
@@ -46,6 +62,9 @@ gboolean osvdi_test_client_size (OsvdiTestClient * client, gint * width,
     gint * height);
 gboolean osvdi_test_client_pixel (OsvdiTestClient * client, gint x, gint y,
     guint32 * rgb);
+/* The primary surface itself: 32-bit pixels, B G R x in memory. */
+gboolean osvdi_test_client_primary (OsvdiTestClient * client,
+    guint8 ** pixels, gint * stride, gint * width, gint * height);
 
 /* TRUE when each channel of @a and @b differs by at most @tolerance. */
 gboolean osvdi_rgb_near (guint32 a, guint32 b, guint tolerance);
