@@ -20,8 +20,6 @@
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -168,23 +166,6 @@ on_client_frame (OsvdiTestClient * client, gpointer data)
 }
 
 static gint
-free_port (void)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  socklen_t len = sizeof (addr);
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gint port;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0
-      || getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
-    g_error ("no free port");
-  port = ntohs (addr.sin_port);
-  close (fd);
-  return port;
-}
-
-static gint
 cmp_i64 (gconstpointer a, gconstpointer b)
 {
   gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
@@ -233,7 +214,7 @@ main (int argc, char **argv)
   gchar *desc, *encoder;
   GstPad *pad;
   GstElement *src;
-  gint port = free_port ();
+  gint port = osvdi_test_client_free_port ();
   gint64 end;
   GArray *lat;
   guint i;

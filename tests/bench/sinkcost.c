@@ -16,28 +16,9 @@
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "osvdi-test-client.h"
-
-static gint
-free_port (void)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  socklen_t len = sizeof (addr);
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gint port;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0
-      || getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
-    g_error ("no free port");
-  port = ntohs (addr.sin_port);
-  close (fd);
-  return port;
-}
 
 static GstStructure *
 stats (GstElement * sink)
@@ -98,7 +79,7 @@ main (int argc, char **argv)
   if (!frames->len)
     g_error ("no frames in %s", file);
 
-  cfg.port = free_port ();
+  cfg.port = osvdi_test_client_free_port ();
   desc = g_strdup_printf ("appsrc name=src is-live=true format=time "
       "! spicesink name=sink port=%d disable-ticketing=true", cfg.port);
   sender = gst_parse_launch (desc, &error);

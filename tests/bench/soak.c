@@ -12,30 +12,11 @@
  * the run (after warm-up), in KiB per minute, with the RSS range.
  */
 #include <gst/gst.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "osvdi-test-client.h"
-
-static gint
-free_port (void)
-{
-  struct sockaddr_in addr = {.sin_family = AF_INET };
-  socklen_t len = sizeof (addr);
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  gint port;
-
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0
-      || getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
-    g_error ("no free port");
-  port = ntohs (addr.sin_port);
-  close (fd);
-  return port;
-}
 
 static glong
 rss_kib (GPid pid)
@@ -66,7 +47,7 @@ main (int argc, char **argv)
   };
   GOptionContext *ctx = g_option_context_new ("- spicesink memory soak");
   GError *error = NULL;
-  OsvdiTestClientConfig cfg = {.port = free_port () };
+  OsvdiTestClientConfig cfg = {.port = osvdi_test_client_free_port () };
   gchar *caps, *port, *argvv[32];
   GPid pid;
   gint64 start, end, next_connect;

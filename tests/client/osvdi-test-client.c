@@ -4,6 +4,10 @@
 #include "osvdi-test-client.h"
 
 #include <spice-client.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <errno.h>
 
 struct _OsvdiTestClient
 {
@@ -532,4 +536,21 @@ osvdi_test_client_use_overlay_sink (OsvdiTestClient * client,
 {
   client->make_sink = make;
   client->make_sink_data = user_data;
+}
+
+gint
+osvdi_test_client_free_port (void)
+{
+  struct sockaddr_in addr = {.sin_family = AF_INET };
+  socklen_t len = sizeof (addr);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gint port;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0
+      || getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
+    g_error ("no free loopback port: %s", g_strerror (errno));
+  port = ntohs (addr.sin_port);
+  close (fd);
+  return port;
 }

@@ -43,6 +43,10 @@ void osvdi_test_client_free (OsvdiTestClient * client);
 gboolean osvdi_test_client_connect (OsvdiTestClient * client);
 void osvdi_test_client_disconnect (OsvdiTestClient * client);
 
+/* A loopback TCP port nobody listens on right now (bound, then released);
+ * aborts when none can be had. */
+gint osvdi_test_client_free_port (void);
+
 /* Iterates the main context for @ms milliseconds. */
 void osvdi_test_client_iterate (guint ms);
 
