@@ -447,28 +447,23 @@ GST_START_TEST (test_mid_stream_keyframe)
    * second needs the keyframe the sink requests when the client starts. */
   Session *s = session_start ("x264enc tune=zerolatency "
       "speed-preset=ultrafast key-int-max=600 ! h264parse");
-  OsvdiTestClient *client;
-  gint64 start;
+  guint i;
 
+  /* The second client on the same sink needs its own keyframe too. */
   osvdi_test_client_iterate (2500);
-  start = g_get_monotonic_time ();
-  client = client_new (s, PASSWORD);
-  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14, HEIGHT / 3,
-          smpte_bars[0], LOSSY_TOLERANCE, 1000),
-      "no correct picture within 1 s of connecting");
-  GST_INFO ("picture after %" G_GINT64_FORMAT " ms",
-      (g_get_monotonic_time () - start) / 1000);
-  check_smpte (client, WIDTH, HEIGHT, 100);
+  for (i = 0; i < 2; i++) {
+    gint64 start = g_get_monotonic_time ();
+    OsvdiTestClient *client = client_new (s, PASSWORD);
 
-  /* A second session on the same sink gets its own keyframe too. */
-  osvdi_test_client_free (client);
-  osvdi_test_client_iterate (1000);
-  start = g_get_monotonic_time ();
-  client = client_new (s, PASSWORD);
-  fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14, HEIGHT / 3,
-          smpte_bars[0], LOSSY_TOLERANCE, 1000),
-      "reconnected client: no correct picture within 1 s");
-  osvdi_test_client_free (client);
+    fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14,
+            HEIGHT / 3, smpte_bars[0], LOSSY_TOLERANCE, 1000),
+        "client %u: no correct picture within 1 s of connecting", i);
+    GST_INFO ("client %u: picture after %" G_GINT64_FORMAT " ms", i,
+        (g_get_monotonic_time () - start) / 1000);
+    check_smpte (client, WIDTH, HEIGHT, 100);
+    osvdi_test_client_free (client);
+    osvdi_test_client_iterate (1000);
+  }
   session_stop (s);
 }
 
@@ -539,6 +534,7 @@ GST_START_TEST (test_input_relative)
 
   fail_unless (osvdi_test_client_wait_inputs (client, 10000));
   fail_unless (osvdi_test_client_wait_frames (client, 1, 10000));
+  check_smpte (client, WIDTH, HEIGHT, 10000);
   fail_unless (osvdi_test_client_wait_mouse_mode (client,
           SPICE_MOUSE_MODE_SERVER, 5000));
   fail_unless_equals_string (stat_str (s, "mouse-mode"), "server");
