@@ -169,8 +169,11 @@ on_signal (gpointer data)
 {
   Runner *r = data;
 
-  /* EOS lets the sink tell its clients goodbye; a second signal or the
-   * timeout ends it regardless. */
+  /* EOS lets the sink tell its clients goodbye; the timeout ends it
+   * regardless, and should even tearing down hang, SIGALRM's default action
+   * ends the process: a runner whose launcher died (PR_SET_PDEATHSIG) has
+   * nobody left to SIGKILL it. */
+  alarm (EOS_TIMEOUT_S + 10);
   gst_element_send_event (r->pipeline, gst_event_new_eos ());
   g_timeout_add_seconds (EOS_TIMEOUT_S, on_eos_timeout, r);
   return G_SOURCE_REMOVE;
