@@ -7,7 +7,7 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
  libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev
  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
- openssl iproute2"
+ openssl iproute2 libdrm-dev"
 # osvdi-launcher and its tests against a real libvirtd.
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt"
