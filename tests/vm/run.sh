@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# OSVDI - run a script inside a QEMU micro-VM with Debian's kernel, the
+# sample mdev display drivers loaded and this host's root mounted read-only
+# at / (9p, chroot), so host binaries and the build tree run unchanged.
+# SPDX-License-Identifier: Apache-2.0
+#
+#   tests/vm/run.sh OUTDIR SCRIPT [ARGS...]
+# OUTDIR is what build-modules.sh made. Exits with SCRIPT's exit code.
+set -euo pipefail
+out=$(realpath "$1")
+script=$(realpath "$2")
+shift 2
+kver=$(ls "$out/image/lib/modules")
+mods="$out/image/lib/modules/$kver/kernel"
+work=$(mktemp -d -t osvdi-vm.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/initrd/bin" "$work/initrd/mod" "$work/initrd/proc" \
+  "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/host"
+cp /bin/busybox "$work/initrd/bin/busybox"
+order=""
+for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
+    drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev \
+    drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio fs/netfs/netfs \
+    fs/fscache/fscache fs/9p/9p virt/lib/irqbypass drivers/vfio/vfio \
+    drivers/vfio/vfio_iommu_type1 drivers/vfio/mdev/mdev; do
+  cp "$mods/$m.ko" "$work/initrd/mod/"
+  order="$order $(basename "$m")"
+done
+cp "$out/mbochs.ko" "$out/mdpy.ko" "$work/initrd/mod/"
+order="$order mbochs mdpy"
+
+args=""
+for a in "$@"; do args="$args '$a'"; done
+cat > "$work/initrd/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $order; do insmod /mod/\$m.ko || echo "OSVDI-VM: insmod \$m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose hostroot /host
+mount --bind /dev /host/dev
+mount --bind /sys /host/sys
+mount --bind /proc /host/proc
+mount -t tmpfs tmpfs /host/run
+
+echo OSVDI-VM-START
+mkdir -p /host/run/tmp
+chroot /host /usr/bin/env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/run/tmp TMPDIR=/run/tmp \
+  OSVDI_IN_VM=1 $(env | grep -E '^(GST_|OSVDI_|G_)' | sed "s/^/'/; s/\$/'/" | tr '\n' ' ') \
+  /bin/sh '$script' $args
+echo "OSVDI-VM-EXIT \$?"
+poweroff -f
+INIT
+chmod +x "$work/initrd/init"
+(cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
+
+accel=tcg
+qemu-system-x86_64 -accel $accel -cpu max -smp 2 -m 2048 -nodefaults \
+  -display none -no-reboot -serial stdio -kernel "$out/vmlinuz" \
+  -initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  | tee "$work/console.log" | sed -n '/OSVDI-VM-START/,$p' | grep -v '^OSVDI-VM-START' || true
+rc=$(sed -n 's/.*OSVDI-VM-EXIT \([0-9]*\).*/\1/p' "$work/console.log" | tail -1)
+if [ -z "$rc" ]; then
+  echo "the micro-VM did not finish the script; its console:" >&2
+  tail -30 "$work/console.log" >&2
+  exit 1
+fi
+exit "$rc"
