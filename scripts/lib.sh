@@ -8,9 +8,11 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
  openssl iproute2 libdrm-dev"
-# osvdi-launcher and its tests against a real libvirtd.
+# osvdi-launcher and its tests against a real libvirtd; the micro-VM tests
+# (tests/vm/build-modules.sh adds the kernel packages of Debian's current ABI).
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
- libvirt-clients python3-libvirt"
+ libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
+ linux-source-6.1"
 
 osvdi_missing_packages () {
   local p missing=""

@@ -61,7 +61,8 @@ qemu-system-x86_64 -accel $accel -cpu max -smp 2 -m 2048 -nodefaults \
   -display none -no-reboot -serial stdio -kernel "$out/vmlinuz" \
   -initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  | tee "$work/console.log" | sed -n '/OSVDI-VM-START/,$p' | grep -v '^OSVDI-VM-START' || true
+  | tee "$work/console.log" | sed -n '/OSVDI-VM-START/,/OSVDI-VM-EXIT/p' \
+  | grep -v -e '^OSVDI-VM-' -e '^\[ *[0-9.]*\]' || true
 rc=$(sed -n 's/.*OSVDI-VM-EXIT \([0-9]*\).*/\1/p' "$work/console.log" | tail -1)
 if [ -z "$rc" ]; then
   echo "the micro-VM did not finish the script; its console:" >&2
