@@ -10,6 +10,9 @@
 #ifdef HAVE_SPICESINK
 #include "gstspicesink.h"
 #endif
+#ifdef HAVE_VFIODMABUFSRC
+#include "gstvfiodmabufsrc.h"
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -18,6 +21,9 @@ plugin_init (GstPlugin * plugin)
 
 #ifdef HAVE_SPICESINK
   ret |= GST_ELEMENT_REGISTER (spicesink, plugin);
+#endif
+#ifdef HAVE_VFIODMABUFSRC
+  ret |= GST_ELEMENT_REGISTER (vfiodmabufsrc, plugin);
 #endif
 
   return ret;

@@ -47,8 +47,8 @@ mount -t tmpfs tmpfs /host/run
 
 echo OSVDI-VM-START
 mkdir -p /host/run/tmp
-chroot /host /usr/bin/env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/run/tmp TMPDIR=/run/tmp \
-  OSVDI_IN_VM=1 $(env | grep -E '^(GST_|OSVDI_|G_)' | sed "s/^/'/; s/\$/'/" | tr '\n' ' ') \
+chroot /host /usr/bin/env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/run/tmp TMPDIR=/run/tmp TEMP=/run/tmp \
+  OSVDI_IN_VM=1 $(env | grep -E '^(GST_|OSVDI_|G_|CK_|ASAN_|LSAN_|UBSAN_)' | sed "s/^/'/; s/\$/'/" | tr '\n' ' ') \
   /bin/sh '$script' $args
 echo "OSVDI-VM-EXIT \$?"
 poweroff -f
@@ -57,7 +57,8 @@ chmod +x "$work/initrd/init"
 (cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
 accel=tcg
-qemu-system-x86_64 -accel $accel -cpu max -smp 2 -m 2048 -nodefaults \
+# A hung guest must not hang the test suite.
+timeout "${OSVDI_VM_TIMEOUT:-300}" qemu-system-x86_64 -accel $accel -cpu max -smp 2 -m 2048 -nodefaults \
   -display none -no-reboot -serial stdio -kernel "$out/vmlinuz" \
   -initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \

@@ -1,0 +1,664 @@
+/* OSVDI - vfiodmabufsrc
+ * SPDX-License-Identifier: Apache-2.0
+ */
+
+/**
+ * SECTION:element-vfiodmabufsrc
+ * @title: vfiodmabufsrc
+ *
+ * A live source of a VM's framebuffer, read through the VFIO display API of
+ * a mediated device (Intel GVT-g, NVIDIA vGPU, the kernel's mbochs/mdpy
+ * samples): each frame tick queries the primary plane and outputs it
+ * without a copy, as `video/x-raw(memory:DMABuf)` when the device exports
+ * dmabufs and downstream takes them, else as system memory mapped from the
+ * same dmabuf or from the device's region. A guest that changes its mode
+ * renegotiates the caps in-stream; one that has not set a mode yet is
+ * waited for (an element message `vfiodmabufsrc/waiting-for-display` says
+ * so once).
+ *
+ * A VFIO group opens only once: where QEMU owns the device, use QEMU's
+ * display instead; a parent that holds the device can hand its fd over
+ * (#GstVfioDmabufSrc:device-fd).
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 vfiodmabufsrc mdev=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ! \
+ *     videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast ! \
+ *     h264parse ! spicesink password-file=/run/osvdi/ticket
+ * ]| A mediated device's display to SPICE clients.
+ * |[
+ * gst-launch-1.0 vfiodmabufsrc mdev=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ! \
+ *     vapostproc ! vah264enc ! h264parse ! spicesink password-file=...
+ * ]| The same, dmabufs straight into VA-API.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstvfiodmabufsrc.h"
+#include "osvdi-mdev.h"
+#include "osvdi-vfio.h"
+#include "osvdi-drm-format.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <gst/video/video.h>
+#include <gst/allocators/gstdmabuf.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_vfio_dmabuf_src_debug);
+#define GST_CAT_DEFAULT gst_vfio_dmabuf_src_debug
+
+#define DEFAULT_DEVICE_FD -1
+#define DEFAULT_MAX_FPS 60
+#define MAX_WRAPPERS 8
+
+enum
+{
+  PROP_0,
+  PROP_MDEV,
+  PROP_DEVICE_FD,
+  N_PROPERTIES
+};
+
+static GParamSpec *properties[N_PROPERTIES];
+
+#define FORMATS "{ BGRx, BGRA, RGBx, RGBA, xBGR, xRGB, RGB16, BGR16, BGR, RGB }"
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
+        (GST_CAPS_FEATURE_MEMORY_DMABUF, FORMATS) ";"
+        GST_VIDEO_CAPS_MAKE (FORMATS)));
+
+/* Keeps the device open while buffers that point into its mappings live,
+ * even after stop(). */
+typedef struct
+{
+  OsvdiVfioDevice *dev;
+} DeviceRef;
+
+static void
+device_ref_clear (gpointer data)
+{
+  osvdi_vfio_close (((DeviceRef *) data)->dev);
+}
+
+static DeviceRef *
+device_ref_acquire (DeviceRef * ref)
+{
+  return g_atomic_rc_box_acquire (ref);
+}
+
+static void
+device_ref_release (gpointer ref)
+{
+  g_atomic_rc_box_release_full (ref, device_ref_clear);
+}
+
+struct _GstVfioDmabufSrc
+{
+  GstPushSrc parent;
+
+  /* Settings: GST_OBJECT_LOCK. */
+  gchar *mdev;
+  gint device_fd;
+
+  /* Streaming state: the streaming thread, and start()/stop(). */
+  DeviceRef *device;
+  OsvdiPlaneKinds kind;
+  OsvdiPlane plane;             /* the plane the caps describe */
+  gboolean have_plane;
+  const OsvdiDrmFormat *format;
+  GstVideoInfo info;
+  gboolean dmabuf_caps;
+  gboolean video_meta;
+  gint fps_n, fps_d;
+  GHashTable *wrappers;         /* dmabuf id -> GstMemory (owns a dup'd fd) */
+  GstAllocator *dmabuf_allocator;
+  GstClockTime next_time;       /* running time of the next frame */
+  gboolean waiting_posted;
+
+  /* Waking a waiting create(): GST_OBJECT_LOCK. */
+  GstClockID clock_id;
+  gboolean flushing;
+};
+
+#define gst_vfio_dmabuf_src_parent_class parent_class
+G_DEFINE_TYPE (GstVfioDmabufSrc, gst_vfio_dmabuf_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (vfiodmabufsrc, "vfiodmabufsrc", GST_RANK_NONE,
+    GST_TYPE_VFIO_DMABUF_SRC);
+
+static GstClockTime
+frame_duration (GstVfioDmabufSrc * self)
+{
+  return gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static gboolean
+gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+  GError *error = NULL;
+  OsvdiVfioDevice *dev;
+  gchar *mdev;
+  gint fd;
+
+  GST_OBJECT_LOCK (self);
+  mdev = g_strdup (self->mdev);
+  fd = self->device_fd;
+  GST_OBJECT_UNLOCK (self);
+
+  if ((mdev && fd >= 0) || (!mdev && fd < 0))
+    goto bad_settings;
+  dev = mdev ? osvdi_vfio_open_mdev ("/sys", mdev, &error)
+      : osvdi_vfio_adopt_fd (fd, &error);
+  if (!dev)
+    goto open_failed;
+  self->device = g_atomic_rc_box_new0 (DeviceRef);
+  self->device->dev = dev;
+
+  self->kind = osvdi_vfio_probe_planes (dev, &error);
+  if (!self->kind)
+    goto no_display;
+  /* dmabufs where the device exports them: the zero-copy path. */
+  if (self->kind & OSVDI_PLANE_DMABUF)
+    self->kind = OSVDI_PLANE_DMABUF;
+
+  self->wrappers = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) gst_memory_unref);
+  self->dmabuf_allocator = gst_dmabuf_allocator_new ();
+  self->have_plane = FALSE;
+  self->next_time = GST_CLOCK_TIME_NONE;
+  self->waiting_posted = FALSE;
+  GST_INFO_OBJECT (self, "%s: %s planes", mdev ? mdev : "adopted fd",
+      self->kind == OSVDI_PLANE_DMABUF ? "dmabuf" : "region");
+  g_free (mdev);
+  return TRUE;
+
+  /* ERRORS */
+bad_settings:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Set exactly one of \"mdev\" and \"device-fd\"."), (NULL));
+    g_free (mdev);
+    return FALSE;
+  }
+open_failed:
+  {
+    if (g_error_matches (error, OSVDI_VFIO_ERROR, OSVDI_VFIO_ERROR_BUSY))
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("%s", error->message),
+          (NULL));
+    else if (g_error_matches (error, OSVDI_MDEV_ERROR,
+            OSVDI_MDEV_ERROR_NOT_FOUND)
+        || g_error_matches (error, OSVDI_VFIO_ERROR,
+            OSVDI_VFIO_ERROR_NOT_FOUND))
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
+          (NULL));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+          ("%s", error->message), (NULL));
+    g_clear_error (&error);
+    g_free (mdev);
+    return FALSE;
+  }
+no_display:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
+    g_clear_error (&error);
+    g_clear_pointer (&self->device, device_ref_release);
+    g_free (mdev);
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_vfio_dmabuf_src_stop (GstBaseSrc * bsrc)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+
+  g_clear_pointer (&self->wrappers, g_hash_table_unref);
+  g_clear_object (&self->dmabuf_allocator);
+  /* Buffers still downstream keep the device until they are gone. */
+  g_clear_pointer (&self->device, device_ref_release);
+  self->have_plane = FALSE;
+  return TRUE;
+}
+
+static gboolean
+gst_vfio_dmabuf_src_unlock (GstBaseSrc * bsrc)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+
+  GST_OBJECT_LOCK (self);
+  self->flushing = TRUE;
+  if (self->clock_id)
+    gst_clock_id_unschedule (self->clock_id);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+gst_vfio_dmabuf_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+
+  GST_OBJECT_LOCK (self);
+  self->flushing = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+/* Waits until the next frame's time; FLUSHING when woken by unlock(). */
+static GstFlowReturn
+wait_tick (GstVfioDmabufSrc * self)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  GstClockTime base, now;
+  GstClockID id;
+  GstClockReturn ret;
+
+  if (!clock)
+    return GST_FLOW_FLUSHING;
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  now = gst_clock_get_time (clock) - base;
+  if (!GST_CLOCK_TIME_IS_VALID (self->next_time)
+      || self->next_time + frame_duration (self) < now)
+    /* First frame, or we fell behind: start again from now. */
+    self->next_time = now;
+
+  id = gst_clock_new_single_shot_id (clock, base + self->next_time);
+  gst_object_unref (clock);
+  GST_OBJECT_LOCK (self);
+  if (self->flushing) {
+    GST_OBJECT_UNLOCK (self);
+    gst_clock_id_unref (id);
+    return GST_FLOW_FLUSHING;
+  }
+  self->clock_id = id;
+  GST_OBJECT_UNLOCK (self);
+
+  ret = gst_clock_id_wait (id, NULL);
+
+  GST_OBJECT_LOCK (self);
+  self->clock_id = NULL;
+  GST_OBJECT_UNLOCK (self);
+  gst_clock_id_unref (id);
+  return ret == GST_CLOCK_UNSCHEDULED ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+}
+
+static GstCaps *
+plane_caps (GstVfioDmabufSrc * self, gboolean dmabuf)
+{
+  GstCaps *caps = gst_caps_new_simple ("video/x-raw",
+      "format", G_TYPE_STRING, self->format->video_format,
+      "width", G_TYPE_INT, (gint) self->plane.width,
+      "height", G_TYPE_INT, (gint) self->plane.height,
+      "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, DEFAULT_MAX_FPS, 1, NULL);
+
+  if (dmabuf)
+    gst_caps_set_features (caps, 0,
+        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
+  return caps;
+}
+
+static gboolean
+gst_vfio_dmabuf_src_negotiate (GstBaseSrc * bsrc)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+  GstCaps *peer, *want, *caps = NULL;
+  GstStructure *s;
+  gboolean ok;
+
+  /* Nothing to describe before the guest has a mode: create() negotiates
+   * as soon as it has one. */
+  if (!self->have_plane)
+    return TRUE;
+
+  peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (bsrc), NULL);
+  /* GStreamer 1.22 caps cannot carry DRM modifiers: dmabuf caps only for
+   * linear planes. */
+  if (self->plane.kind == OSVDI_PLANE_DMABUF && self->plane.modifier == 0) {
+    want = plane_caps (self, TRUE);
+    caps = gst_caps_intersect (peer, want);
+    gst_caps_unref (want);
+    if (gst_caps_is_empty (caps))
+      gst_clear_caps (&caps);
+  }
+  if (!caps) {
+    want = plane_caps (self, FALSE);
+    caps = gst_caps_intersect (peer, want);
+    gst_caps_unref (want);
+  }
+  gst_caps_unref (peer);
+  if (gst_caps_is_empty (caps)) {
+    gst_caps_unref (caps);
+    return FALSE;
+  }
+  caps = gst_caps_truncate (caps);
+  caps = gst_caps_make_writable (caps);
+  s = gst_caps_get_structure (caps, 0);
+  gst_structure_fixate_field_nearest_fraction (s, "framerate",
+      DEFAULT_MAX_FPS, 1);
+  caps = gst_caps_fixate (caps);
+
+  self->dmabuf_caps = gst_caps_features_contains (gst_caps_get_features (caps,
+          0), GST_CAPS_FEATURE_MEMORY_DMABUF);
+  gst_video_info_from_caps (&self->info, caps);
+  self->fps_n = MAX (GST_VIDEO_INFO_FPS_N (&self->info), 1);
+  self->fps_d = MAX (GST_VIDEO_INFO_FPS_D (&self->info), 1);
+  GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+  ok = gst_base_src_set_caps (bsrc, caps);
+  gst_caps_unref (caps);
+  return ok;
+}
+
+static gboolean
+gst_vfio_dmabuf_src_decide_allocation (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+
+  self->video_meta = gst_query_find_allocation_meta (query,
+      GST_VIDEO_META_API_TYPE, NULL);
+  return GST_BASE_SRC_CLASS (parent_class)->decide_allocation (bsrc, query);
+}
+
+static gboolean
+gst_vfio_dmabuf_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && self->have_plane) {
+    /* A frame is ready one frame interval after its tick at the latest. */
+    gst_query_set_latency (query, TRUE, frame_duration (self),
+        frame_duration (self));
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+}
+
+static GstMemory *
+dmabuf_memory (GstVfioDmabufSrc * self, GError ** error)
+{
+  GstMemory *mem = g_hash_table_lookup (self->wrappers,
+      GUINT_TO_POINTER (self->plane.id));
+  gint fd;
+
+  if (mem)
+    return gst_memory_ref (mem);
+  fd = osvdi_vfio_dmabuf_fd (self->device->dev, self->plane.id, error);
+  if (fd < 0)
+    return NULL;
+  /* One wrapper per dmabuf id, reused, so downstream import caches hit. It
+   * owns a duplicate: the host's cache may close its own fd. */
+  if (g_hash_table_size (self->wrappers) >= MAX_WRAPPERS)
+    g_hash_table_remove_all (self->wrappers);
+  mem = gst_dmabuf_allocator_alloc (self->dmabuf_allocator, dup (fd),
+      self->plane.size);
+  g_hash_table_insert (self->wrappers, GUINT_TO_POINTER (self->plane.id),
+      mem);
+  return gst_memory_ref (mem);
+}
+
+static GstMemory *
+region_memory (GstVfioDmabufSrc * self, GError ** error)
+{
+  gsize size;
+  gpointer data = osvdi_vfio_map_region (self->device->dev, self->plane.id,
+      &size, error);
+
+  if (!data)
+    return NULL;
+  return gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, data, size, 0,
+      MIN (size, (gsize) self->plane.stride * self->plane.height),
+      device_ref_acquire (self->device), device_ref_release);
+}
+
+/* Without GstVideoMeta downstream assumes GStreamer's default strides; a
+ * plane with others must be copied (rare: linear scanouts are usually
+ * packed). */
+static GstBuffer *
+copy_to_default_stride (GstVfioDmabufSrc * self, GstBuffer * in)
+{
+  GstBuffer *out = gst_buffer_new_allocate (NULL, self->info.size, NULL);
+  GstMapInfo src, dst;
+  guint row, bytes = self->plane.width * self->format->bytes_per_pixel;
+
+  if (gst_buffer_map (in, &src, GST_MAP_READ)) {
+    gst_buffer_map (out, &dst, GST_MAP_WRITE);
+    for (row = 0; row < self->plane.height; row++)
+      memcpy (dst.data + row * GST_VIDEO_INFO_PLANE_STRIDE (&self->info, 0),
+          src.data + (gsize) row * self->plane.stride, bytes);
+    gst_buffer_unmap (out, &dst);
+    gst_buffer_unmap (in, &src);
+  }
+  gst_buffer_unref (in);
+  return out;
+}
+
+static GstFlowReturn
+gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (psrc);
+  GError *error = NULL;
+  OsvdiPlane plane;
+  GstFlowReturn ret;
+  GstMemory *mem;
+  GstBuffer *buf;
+  gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
+  gint stride[GST_VIDEO_MAX_PLANES] = { 0 };
+
+  if (!self->have_plane)
+    self->fps_n = DEFAULT_MAX_FPS, self->fps_d = 1;
+
+  for (;;) {
+    ret = wait_tick (self);
+    if (ret != GST_FLOW_OK)
+      return ret;
+    if (!osvdi_vfio_query_primary (self->device->dev, self->kind, &plane,
+            &error))
+      goto query_failed;
+    if (plane.drm_format && plane.width && plane.height)
+      break;
+    /* No mode yet (or the display was disabled): keep polling. */
+    if (!self->waiting_posted) {
+      self->waiting_posted = TRUE;
+      GST_INFO_OBJECT (self, "waiting for the guest to set a display mode");
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self),
+              gst_structure_new_empty ("vfiodmabufsrc/waiting-for-display")));
+    }
+    self->next_time += frame_duration (self);
+  }
+  self->waiting_posted = FALSE;
+
+  if (!self->have_plane || plane.drm_format != self->plane.drm_format
+      || plane.width != self->plane.width
+      || plane.height != self->plane.height
+      || plane.stride != self->plane.stride
+      || plane.modifier != self->plane.modifier) {
+    /* A new mode: new caps, in-stream. */
+    self->format = osvdi_drm_format_get (plane.drm_format, &error);
+    if (!self->format)
+      goto bad_format;
+    self->plane = plane;
+    self->have_plane = TRUE;
+    if (!gst_base_src_negotiate (GST_BASE_SRC (self)))
+      goto not_negotiated;
+  }
+  self->plane = plane;
+
+  mem = plane.kind == OSVDI_PLANE_DMABUF ? dmabuf_memory (self, &error)
+      : region_memory (self, &error);
+  if (!mem)
+    goto no_memory;
+  buf = gst_buffer_new ();
+  gst_buffer_append_memory (buf, mem);
+  stride[0] = plane.stride;
+  if (self->video_meta)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (&self->info), plane.width, plane.height, 1,
+        offset, stride);
+  else if ((gint) plane.stride != GST_VIDEO_INFO_PLANE_STRIDE (&self->info, 0))
+    buf = copy_to_default_stride (self, buf);
+
+  GST_BUFFER_PTS (buf) = self->next_time;
+  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buf) = frame_duration (self);
+  self->next_time += frame_duration (self);
+  *outbuf = buf;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+query_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Could not read the guest's display."), ("%s", error->message));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+bad_format:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+not_negotiated:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Downstream takes neither dmabuf nor system memory %s %ux%u.",
+            self->format->video_format, plane.width, plane.height), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+no_memory:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Could not map the guest's display."), ("%s", error->message));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+gst_vfio_dmabuf_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MDEV:
+      g_free (self->mdev);
+      self->mdev = g_value_dup_string (value);
+      break;
+    case PROP_DEVICE_FD:
+      self->device_fd = g_value_get_int (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MDEV:
+      g_value_set_string (value, self->mdev);
+      break;
+    case PROP_DEVICE_FD:
+      g_value_set_int (value, self->device_fd);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_vfio_dmabuf_src_finalize (GObject * object)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (object);
+
+  g_free (self->mdev);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_vfio_dmabuf_src_init (GstVfioDmabufSrc * self)
+{
+  self->device_fd = DEFAULT_DEVICE_FD;
+  self->fps_n = DEFAULT_MAX_FPS;
+  self->fps_d = 1;
+  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}
+
+static void
+gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  gobject_class->set_property = gst_vfio_dmabuf_src_set_property;
+  gobject_class->get_property = gst_vfio_dmabuf_src_get_property;
+  gobject_class->finalize = gst_vfio_dmabuf_src_finalize;
+
+  /**
+   * GstVfioDmabufSrc:mdev:
+   *
+   * UUID of the mediated device to open (its VFIO group must be free).
+   */
+  properties[PROP_MDEV] = g_param_spec_string ("mdev", "mdev",
+      "UUID of the mediated device to capture", NULL,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:device-fd:
+   *
+   * An already-open VFIO device fd to use instead of #GstVfioDmabufSrc:mdev
+   * (a group opens only once: the process holding it hands the fd over).
+   * It stays the caller's: the element does not close it.
+   */
+  properties[PROP_DEVICE_FD] = g_param_spec_int ("device-fd", "Device fd",
+      "Open VFIO device fd to adopt (-1: open mdev)", -1, G_MAXINT,
+      DEFAULT_DEVICE_FD,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "VFIO mdev display source", "Source/Video",
+      "Captures a VM's framebuffer from a mediated device's VFIO display, "
+      "as dmabufs", "OSVDI developers");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_unlock);
+  basesrc_class->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_unlock_stop);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_negotiate);
+  basesrc_class->decide_allocation =
+      GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_decide_allocation);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_query);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_create);
+
+  GST_DEBUG_CATEGORY_INIT (gst_vfio_dmabuf_src_debug, "vfiodmabufsrc", 0,
+      "VFIO mdev display source");
+}
