@@ -29,6 +29,16 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
 done
 cp "$out/mbochs.ko" "$out/mdpy.ko" "$work/initrd/mod/"
 order="$order mbochs mdpy"
+# OSVDI_VM_PORT=P forwards 127.0.0.1:P on the host to port 5900 in the VM.
+net="" netup=""
+if [ -n "${OSVDI_VM_PORT:-}" ]; then
+  for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+    cp "$mods/$m.ko" "$work/initrd/mod/"
+    order="$order $(basename "$m")"
+  done
+  net="-netdev user,id=n0,hostfwd=tcp:127.0.0.1:$OSVDI_VM_PORT-:5900 -device virtio-net-pci,netdev=n0"
+  netup="ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0"
+fi
 
 args=""
 for a in "$@"; do args="$args '$a'"; done
@@ -40,6 +50,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $order; do insmod /mod/\$m.ko || echo "OSVDI-VM: insmod \$m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose hostroot /host
+$netup
 mount --bind /dev /host/dev
 mount --bind /sys /host/sys
 mount --bind /proc /host/proc
@@ -61,7 +72,7 @@ accel=tcg
 timeout "${OSVDI_VM_TIMEOUT:-300}" qemu-system-x86_64 -accel $accel -cpu max -smp 2 -m 2048 -nodefaults \
   -display none -no-reboot -serial stdio -kernel "$out/vmlinuz" \
   -initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
-  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap $net \
   | tee "$work/console.log" | sed -n '/OSVDI-VM-START/,/OSVDI-VM-EXIT/p' \
   | grep -v -e '^OSVDI-VM-' -e '^\[ *[0-9.]*\]' || true
 rc=$(sed -n 's/.*OSVDI-VM-EXIT \([0-9]*\).*/\1/p' "$work/console.log" | tail -1)

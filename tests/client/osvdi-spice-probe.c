@@ -1,0 +1,83 @@
+/* OSVDI - a command-line SPICE client for tests: connect, wait for pixels
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ *   osvdi-spice-probe --port P [--password T] [--seconds S] X,Y,RRGGBB...
+ *
+ * Connects to 127.0.0.1:P with spice-client-glib, retrying until the
+ * server answers, and waits until every listed pixel of the decoded
+ * display is within a lossy-codec tolerance of its colour. Exit 0 when
+ * they all match within S seconds (default 120), 1 otherwise, printing
+ * what it saw.
+ */
+#include <glib.h>
+#include <stdlib.h>
+
+#include "osvdi-test-client.h"
+
+#define TOLERANCE 40
+
+int
+main (int argc, char **argv)
+{
+  gint port = 0, seconds = 120;
+  gchar *password = NULL;
+  gchar **points = NULL;
+  GOptionEntry entries[] = {
+    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port on 127.0.0.1", NULL},
+    {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
+    {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &points, NULL,
+        "X,Y,RRGGBB..."},
+    {NULL}
+  };
+  GOptionContext *ctx = g_option_context_new ("X,Y,RRGGBB... - SPICE probe");
+  GError *error = NULL;
+  gint64 end;
+  guint i, n;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !points)
+    g_error ("usage: osvdi-spice-probe --port P X,Y,RRGGBB...");
+  n = g_strv_length (points);
+  end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < end) {
+    OsvdiTestClientConfig cfg = {.port = port,.password = password };
+    OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+    gboolean all = FALSE;
+
+    osvdi_test_client_connect (client);
+    if (osvdi_test_client_wait_open (client, 10000, NULL)) {
+      while (!all && g_get_monotonic_time () < end) {
+        all = TRUE;
+        for (i = 0; i < n && all; i++) {
+          gchar **f = g_strsplit (points[i], ",", 3);
+          guint32 rgb;
+
+          all = g_strv_length (f) == 3
+              && osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]),
+              &rgb) && osvdi_rgb_near (rgb, strtoul (f[2], NULL, 16),
+              TOLERANCE);
+          g_strfreev (f);
+        }
+        if (!all)
+          osvdi_test_client_iterate (200);
+      }
+      for (i = 0; i < n; i++) {
+        gchar **f = g_strsplit (points[i], ",", 3);
+        guint32 rgb = 0;
+
+        osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]), &rgb);
+        g_print ("pixel %s,%s: %06x (want %s)\n", f[0], f[1], rgb, f[2]);
+        g_strfreev (f);
+      }
+      osvdi_test_client_free (client);
+      return all ? 0 : 1;
+    }
+    osvdi_test_client_free (client);
+    g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
+  }
+  g_print ("no SPICE server answered on port %d within %d s\n", port,
+      seconds);
+  return 1;
+}
