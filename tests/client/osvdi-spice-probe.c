@@ -34,10 +34,12 @@ main (int argc, char **argv)
   GError *error = NULL;
   gint64 end;
   guint i, n;
+  gint rc = 1;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !points)
     g_error ("usage: osvdi-spice-probe --port P X,Y,RRGGBB...");
+  g_option_context_free (ctx);
   n = g_strv_length (points);
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
 
@@ -72,12 +74,16 @@ main (int argc, char **argv)
         g_strfreev (f);
       }
       osvdi_test_client_free (client);
-      return all ? 0 : 1;
+      rc = all ? 0 : 1;
+      goto out;
     }
     osvdi_test_client_free (client);
     g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
   }
   g_print ("no SPICE server answered on port %d within %d s\n", port,
       seconds);
-  return 1;
+out:
+  g_strfreev (points);
+  g_free (password);
+  return rc;
 }
