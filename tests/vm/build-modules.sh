@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# OSVDI - build the kernel's sample VFIO mdev display drivers (mbochs: dmabuf
-# planes, mdpy: a region plane) for Debian's current kernel ABI, out of tree,
+# OSVDI - build the kernel's sample VFIO mdev drivers (mbochs: dmabuf
+# planes, mdpy: a region plane, mtty: no display) for Debian's kernel ABI, out of tree,
 # into OUTDIR, with the matching vmlinuz. Nothing of the kernel's is
 # committed: the sources come from Debian's linux-source-6.1 at build time.
 # SPDX-License-Identifier: Apache-2.0
@@ -35,16 +35,16 @@ fi
 
 # Only the samples, then a scripted edit: export the dmabuf read-write, as
 # GVT-g does (stock mbochs exports read-only, so userspace mmap fails).
-if [ ! -f "$out/mbochs.ko" ]; then
+if [ ! -f "$out/mtty.ko" ]; then
   src="$out/src"
   rm -rf "$src" && mkdir -p "$src"
   tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$src" --strip-components=3 \
     --wildcards 'linux-source-6.1/samples/vfio-mdev/*'
   sed -i 's/^\(\s*\)exp_info.ops = &mbochs_dmabuf_ops;/\1exp_info.flags = O_RDWR;\n&/' "$src/mbochs.c"
   grep -q 'exp_info.flags = O_RDWR;' "$src/mbochs.c" || { echo "mbochs edit failed" >&2; exit 1; }
-  printf 'obj-m += mbochs.o mdpy.o\n' > "$src/Kbuild"
+  printf 'obj-m += mbochs.o mdpy.o mtty.o\n' > "$src/Kbuild"
   make -s -C "/usr/src/linux-headers-$kver" M="$src" modules >&2
-  cp "$src/mbochs.ko" "$src/mdpy.ko" "$out/"
+  cp "$src/mbochs.ko" "$src/mdpy.ko" "$src/mtty.ko" "$out/"
   rm -rf "$src"
 fi
 echo "$kver"

@@ -27,8 +27,8 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
   cp "$mods/$m.ko" "$work/initrd/mod/"
   order="$order $(basename "$m")"
 done
-cp "$out/mbochs.ko" "$out/mdpy.ko" "$work/initrd/mod/"
-order="$order mbochs mdpy"
+cp "$out/mbochs.ko" "$out/mdpy.ko" "$out/mtty.ko" "$work/initrd/mod/"
+order="$order mbochs mdpy mtty"
 # OSVDI_VM_PORT=P forwards 127.0.0.1:P on the host to port 5900 in the VM.
 net="" netup=""
 if [ -n "${OSVDI_VM_PORT:-}" ]; then

@@ -337,6 +337,18 @@ GST_START_TEST (test_errors)
           GST_RESOURCE_ERROR_SETTINGS));
   g_error_free (e);
 
+  /* A mediated device without a display (the mtty sample, serial ports). */
+  fail_unless (osvdi_mdev_create ("/sys", "mtty", "mtty-1",
+          "6d0d4b9e-1b4a-4a3b-9a33-000000000009", NULL));
+  e = start_error ("vfiodmabufsrc "
+      "mdev=6d0d4b9e-1b4a-4a3b-9a33-000000000009 ! fakesink");
+  fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS), "%s", e->message);
+  fail_unless (strstr (e->message, "no display support"), "%s", e->message);
+  g_error_free (e);
+  fail_unless (osvdi_mdev_remove ("/sys",
+          "6d0d4b9e-1b4a-4a3b-9a33-000000000009", NULL));
+
   /* The test holds the group: a second opener is told who has it. */
   guest_open (&g, "mbochs", "mbochs-small", MBOCHS_UUID);
   desc = g_strdup_printf ("vfiodmabufsrc mdev=%s ! fakesink", MBOCHS_UUID);
