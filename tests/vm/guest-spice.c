@@ -17,20 +17,11 @@
 
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
+#include "osvdi-guest.h"
 
 #define UUID "7d0d4b9e-1b4a-4a3b-9a33-000000000001"
 
 static const guint32 quadrant[4] = { 0xff0000, 0x00ff00, 0x0000ff, 0xffffff };
-
-static void
-vbe (gint fd, guint reg, guint16 value)
-{
-  struct vfio_region_info info = {.argsz = sizeof (info),.index = 2 };
-
-  if (ioctl (fd, VFIO_DEVICE_GET_REGION_INFO, &info) < 0
-      || pwrite (fd, &value, 2, info.offset + 0x500 + 2 * reg) != 2)
-    g_error ("VBE register %u", reg);
-}
 
 int
 main (int argc, char **argv)
@@ -50,11 +41,8 @@ main (int argc, char **argv)
       || !(dev = osvdi_vfio_open_mdev ("/sys", UUID, &error)))
     g_error ("%s", error->message);
   fd = osvdi_vfio_device_fd (dev);
-  vbe (fd, 4, 0);
-  vbe (fd, 1, 1024);
-  vbe (fd, 2, 768);
-  vbe (fd, 3, 32);
-  vbe (fd, 4, 0x41);
+  if (!osvdi_guest_set_mode (fd, 1024, 768))
+    g_error ("cannot set the guest's mode");
   if (ioctl (fd, VFIO_DEVICE_GET_REGION_INFO, &info) < 0)
     g_error ("BAR0");
   vram = mmap (NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,

@@ -18,14 +18,11 @@
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
 #include "osvdi-drm-format.h"
+#include "osvdi-guest.h"
 
 #define MBOCHS_UUID "5d0d4b9e-1b4a-4a3b-9a33-000000000001"
 #define MDPY_UUID "5d0d4b9e-1b4a-4a3b-9a33-000000000002"
 #define BUSY_UUID "5d0d4b9e-1b4a-4a3b-9a33-000000000003"
-
-/* Bochs VBE "dispi" registers, 16-bit each at 0x500 + 2 * index of BAR2. */
-enum
-{ VBE_XRES = 1, VBE_YRES = 2, VBE_BPP = 3, VBE_ENABLE = 4 };
 
 static guint32
 pattern (guint x, guint y)
@@ -46,16 +43,6 @@ map_rw (gint fd, guint index, gsize * size)
   g_assert_true (p != MAP_FAILED);
   *size = info.size;
   return p;
-}
-
-static void
-vbe_write (gint fd, guint reg, guint16 value)
-{
-  struct vfio_region_info info = {.argsz = sizeof (info),.index = 2 };
-
-  g_assert_cmpint (ioctl (fd, VFIO_DEVICE_GET_REGION_INFO, &info), ==, 0);
-  g_assert_cmpint (pwrite (fd, &value, 2, info.offset + 0x500 + 2 * reg),
-      ==, 2);
 }
 
 static void
@@ -111,11 +98,7 @@ test_mbochs_dmabuf (void)
   g_assert_cmpuint (plane.drm_format, ==, 0);
 
   /* Play the guest: 1024x768x32, then a pattern into VRAM. */
-  vbe_write (fd, VBE_ENABLE, 0);
-  vbe_write (fd, VBE_XRES, 1024);
-  vbe_write (fd, VBE_YRES, 768);
-  vbe_write (fd, VBE_BPP, 32);
-  vbe_write (fd, VBE_ENABLE, 0x41);
+  g_assert_true (osvdi_guest_set_mode (fd, 1024, 768));
   vram = map_rw (fd, 0, &vram_size);
   draw (vram, 1024, 768, 1024);
 

@@ -18,12 +18,10 @@
 
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
+#include "osvdi-guest.h"
 
 #define MBOCHS_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000001"
 #define MDPY_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000002"
-
-enum
-{ VBE_XRES = 1, VBE_YRES = 2, VBE_BPP = 3, VBE_ENABLE = 4 };
 
 typedef struct
 {
@@ -70,24 +68,9 @@ guest_close (Guest * g)
 }
 
 static void
-vbe (Guest * g, guint reg, guint16 value)
-{
-  struct vfio_region_info info = {.argsz = sizeof (info),.index = 2 };
-
-  fail_unless (ioctl (g->fd, VFIO_DEVICE_GET_REGION_INFO, &info) == 0);
-  fail_unless (pwrite (g->fd, &value, 2, info.offset + 0x500 + 2 * reg) == 2);
-}
-
-static void
 set_mode (Guest * g, guint w, guint h)
 {
-  vbe (g, VBE_ENABLE, 0);
-  if (!w)
-    return;
-  vbe (g, VBE_XRES, w);
-  vbe (g, VBE_YRES, h);
-  vbe (g, VBE_BPP, 32);
-  vbe (g, VBE_ENABLE, 0x41);
+  fail_unless (osvdi_guest_set_mode (g->fd, w, h));
 }
 
 static void
