@@ -346,6 +346,39 @@ on_restart (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The pipeline ended (or never started) while its VM runs: restart it after
+ * a growing delay, or give up after max-restarts quick failures in a row. */
+static void
+session_failed (Session * s, const gchar * how)
+{
+  Launcher *l = s->launcher;
+  gint64 ran_s = (g_get_monotonic_time () - s->started_at) / G_USEC_PER_SEC;
+
+  if (ran_s >= l->cfg->stable_seconds) {
+    s->failures = 0;
+    s->backoff_ms = l->cfg->backoff_initial_ms;
+  }
+  s->failures++;
+  if (s->failures > l->cfg->max_restarts) {
+    LOG_ERROR ("%s: pipeline %s; giving up after %u restarts (VM %s stays "
+        "without a desktop session until it restarts or the launcher does)",
+        s->info->uuid, how, l->cfg->max_restarts, s->info->name);
+    s->state = SESSION_FAILED;
+    remove_vv (l, s->info->uuid);
+    publish_metadata (s, TRUE);
+    port_free (l, s->port);
+    port_free (l, s->tls_port);
+    s->port = s->tls_port = 0;
+    return;
+  }
+  LOG_WARN ("%s: pipeline %s after %" G_GINT64_FORMAT " s; restart %u of %u "
+      "in %u ms", s->info->uuid, how, ran_s, s->failures,
+      l->cfg->max_restarts, s->backoff_ms);
+  s->state = SESSION_BACKOFF;
+  s->restart_source = g_timeout_add (s->backoff_ms, on_restart, s);
+  s->backoff_ms = MIN (s->backoff_ms * 2, l->cfg->backoff_max_ms);
+}
+
 static void
 on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
 {
@@ -353,7 +386,6 @@ on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
   GError *error = NULL;
   Session *s = data;
   Launcher *l;
-  gint64 ran_s;
   gchar *how;
 
   if (!g_subprocess_wait_finish (proc, res, &error)) {
@@ -380,31 +412,7 @@ on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
     return;
   }
 
-  ran_s = (g_get_monotonic_time () - s->started_at) / G_USEC_PER_SEC;
-  if (ran_s >= l->cfg->stable_seconds) {
-    s->failures = 0;
-    s->backoff_ms = l->cfg->backoff_initial_ms;
-  }
-  s->failures++;
-  if (s->failures > l->cfg->max_restarts) {
-    LOG_ERROR ("%s: pipeline %s; giving up after %u restarts (VM %s stays "
-        "without a desktop session until it restarts or the launcher does)",
-        s->info->uuid, how, l->cfg->max_restarts, s->info->name);
-    s->state = SESSION_FAILED;
-    remove_vv (l, s->info->uuid);
-    publish_metadata (s, TRUE);
-    port_free (l, s->port);
-    port_free (l, s->tls_port);
-    s->port = s->tls_port = 0;
-    g_free (how);
-    return;
-  }
-  LOG_WARN ("%s: pipeline %s after %" G_GINT64_FORMAT " s; restart %u of %u "
-      "in %u ms", s->info->uuid, how, ran_s, s->failures,
-      l->cfg->max_restarts, s->backoff_ms);
-  s->state = SESSION_BACKOFF;
-  s->restart_source = g_timeout_add (s->backoff_ms, on_restart, s);
-  s->backoff_ms = MIN (s->backoff_ms * 2, l->cfg->backoff_max_ms);
+  session_failed (s, how);
   g_free (how);
 }
 
@@ -484,18 +492,9 @@ session_spawn (Session * s)
         error->message);
     g_clear_error (&error);
     close (status_pipe[0]);
-    s->started_at = g_get_monotonic_time ();
     /* Same path as a crash: backoff, then give up. */
-    s->state = SESSION_BACKOFF;
-    s->failures++;
-    if (s->failures > l->cfg->max_restarts) {
-      s->state = SESSION_FAILED;
-      remove_vv (l, s->info->uuid);
-      LOG_ERROR ("%s: giving up", s->info->uuid);
-      return;
-    }
-    s->restart_source = g_timeout_add (s->backoff_ms, on_restart, s);
-    s->backoff_ms = MIN (s->backoff_ms * 2, l->cfg->backoff_max_ms);
+    s->started_at = g_get_monotonic_time ();
+    session_failed (s, "could not be started");
     return;
   }
   s->state = SESSION_STARTING;
