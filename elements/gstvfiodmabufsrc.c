@@ -65,11 +65,20 @@ static GParamSpec *properties[N_PROPERTIES];
 
 #define FORMATS "{ BGRx, BGRA, RGBx, RGBA, xBGR, xRGB, RGB16, BGR16, BGR, RGB }"
 
+/* GStreamer 1.24 describes dmabufs as format=DMA_DRM + drm-format (fourcc
+ * and modifier); 1.22 has only the plain formats, so linear planes only. */
+#if GST_CHECK_VERSION (1, 24, 0)
+#define DMABUF_CAPS "video/x-raw(" GST_CAPS_FEATURE_MEMORY_DMABUF "), " \
+    "format = (string) DMA_DRM, width = " GST_VIDEO_SIZE_RANGE ", " \
+    "height = " GST_VIDEO_SIZE_RANGE ", framerate = " GST_VIDEO_FPS_RANGE
+#else
+#define DMABUF_CAPS GST_VIDEO_CAPS_MAKE_WITH_FEATURES \
+    (GST_CAPS_FEATURE_MEMORY_DMABUF, FORMATS)
+#endif
+
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_CAPS_FEATURE_MEMORY_DMABUF, FORMATS) ";"
-        GST_VIDEO_CAPS_MAKE (FORMATS)));
+    GST_STATIC_CAPS (DMABUF_CAPS ";" GST_VIDEO_CAPS_MAKE (FORMATS)));
 
 /* Keeps the device open while buffers that point into its mappings live,
  * even after stop(). */
@@ -299,10 +308,32 @@ plane_caps (GstVfioDmabufSrc * self, gboolean dmabuf)
       "height", G_TYPE_INT, (gint) self->plane.height,
       "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, DEFAULT_MAX_FPS, 1, NULL);
 
-  if (dmabuf)
+  if (dmabuf) {
+#if GST_CHECK_VERSION (1, 24, 0)
+    gchar *drm = gst_video_dma_drm_fourcc_to_string (self->plane.drm_format,
+        self->plane.modifier);
+
+    gst_caps_set_simple (caps, "format", G_TYPE_STRING, "DMA_DRM",
+        "drm-format", G_TYPE_STRING, drm, NULL);
+    g_free (drm);
+#endif
     gst_caps_set_features (caps, 0,
         gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
+  }
   return caps;
+}
+
+/* GStreamer 1.24 carries modifiers; 1.22 only linear dmabufs. */
+static gboolean
+dmabuf_caps_possible (GstVfioDmabufSrc * self)
+{
+  if (self->plane.kind != OSVDI_PLANE_DMABUF)
+    return FALSE;
+#if GST_CHECK_VERSION (1, 24, 0)
+  return TRUE;
+#else
+  return self->plane.modifier == 0;
+#endif
 }
 
 static gboolean
@@ -319,9 +350,7 @@ gst_vfio_dmabuf_src_negotiate (GstBaseSrc * bsrc)
     return TRUE;
 
   peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (bsrc), NULL);
-  /* GStreamer 1.22 caps cannot carry DRM modifiers: dmabuf caps only for
-   * linear planes. */
-  if (self->plane.kind == OSVDI_PLANE_DMABUF && self->plane.modifier == 0) {
+  if (dmabuf_caps_possible (self)) {
     want = plane_caps (self, TRUE);
     caps = gst_caps_intersect (peer, want);
     gst_caps_unref (want);
@@ -347,9 +376,17 @@ gst_vfio_dmabuf_src_negotiate (GstBaseSrc * bsrc)
 
   self->dmabuf_caps = gst_caps_features_contains (gst_caps_get_features (caps,
           0), GST_CAPS_FEATURE_MEMORY_DMABUF);
-  gst_video_info_from_caps (&self->info, caps);
-  self->fps_n = MAX (GST_VIDEO_INFO_FPS_N (&self->info), 1);
-  self->fps_d = MAX (GST_VIDEO_INFO_FPS_D (&self->info), 1);
+  /* The plane's own format, not the caps' (DMA_DRM on 1.24): GstVideoMeta
+   * and the stride copy need it. */
+  gst_structure_get_fraction (gst_caps_get_structure (caps, 0), "framerate",
+      &self->fps_n, &self->fps_d);
+  self->fps_n = MAX (self->fps_n, 1);
+  self->fps_d = MAX (self->fps_d, 1);
+  gst_video_info_set_format (&self->info,
+      gst_video_format_from_string (self->format->video_format),
+      self->plane.width, self->plane.height);
+  GST_VIDEO_INFO_FPS_N (&self->info) = self->fps_n;
+  GST_VIDEO_INFO_FPS_D (&self->info) = self->fps_d;
   GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
   ok = gst_base_src_set_caps (bsrc, caps);
   gst_caps_unref (caps);
@@ -491,6 +528,13 @@ gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   }
   self->plane = plane;
 
+  /* The kernel maps a dmabuf in whole pages of its exported size: one that
+   * is not a page multiple (mbochs exports stride x height) reaches an
+   * importer fine but cannot be mapped for system memory. */
+  if (plane.kind == OSVDI_PLANE_DMABUF && !self->dmabuf_caps
+      && plane.size % sysconf (_SC_PAGESIZE))
+    goto unmappable;
+
   mem = plane.kind == OSVDI_PLANE_DMABUF ? dmabuf_memory (self, &error)
       : region_memory (self, &error);
   if (!mem)
@@ -498,7 +542,8 @@ gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   buf = gst_buffer_new ();
   gst_buffer_append_memory (buf, mem);
   stride[0] = plane.stride;
-  if (self->video_meta)
+  /* DMABuf caps imply GstVideoMeta (an importer needs the stride). */
+  if (self->video_meta || self->dmabuf_caps)
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
         GST_VIDEO_INFO_FORMAT (&self->info), plane.width, plane.height, 1,
         offset, stride);
@@ -533,6 +578,17 @@ not_negotiated:
         ("Downstream takes neither dmabuf nor system memory %s %ux%u.",
             self->format->video_format, plane.width, plane.height), (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
+  }
+unmappable:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("The guest's %ux%u scanout cannot be mapped into system memory: "
+            "the device exports it as a dmabuf of %u bytes, not a whole "
+            "number of pages. Use a downstream element that imports dmabufs "
+            "(vapostproc, vah264enc), or a guest pitch that pads it.",
+            plane.width, plane.height, plane.size),
+        ("stride %u, page size %ld", plane.stride, sysconf (_SC_PAGESIZE)));
+    return GST_FLOW_ERROR;
   }
 no_memory:
   {

@@ -16,8 +16,9 @@
 #include <sys/mman.h>
 #include <linux/vfio.h>
 
-/* DRM_PLANE_TYPE_PRIMARY, from the kernel's drm_plane.h (not in uapi). */
+/* DRM_PLANE_TYPE_PRIMARY and _CURSOR, from the kernel's drm_plane.h (not in uapi). */
 #define PLANE_TYPE_PRIMARY 1
+#define PLANE_TYPE_CURSOR 2
 /* Exported dmabufs kept open: the guest flips between a few buffers. */
 #define DMABUF_CACHE 8
 
@@ -221,8 +222,8 @@ osvdi_vfio_probe_planes (OsvdiVfioDevice * dev, GError ** error)
   return kinds;
 }
 
-gboolean
-osvdi_vfio_query_primary (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind,
+static gboolean
+query_plane (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind, guint32 plane_type,
     OsvdiPlane * plane, GError ** error)
 {
   struct vfio_device_gfx_plane_info p;
@@ -233,16 +234,20 @@ osvdi_vfio_query_primary (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind,
     p.argsz = sizeof (p);
     p.flags = kind == OSVDI_PLANE_DMABUF ? VFIO_GFX_PLANE_TYPE_DMABUF :
         VFIO_GFX_PLANE_TYPE_REGION;
-    p.drm_plane_type = PLANE_TYPE_PRIMARY;
+    p.drm_plane_type = plane_type;
     ret = ioctl (dev->device, VFIO_DEVICE_QUERY_GFX_PLANE, &p);
     /* mbochs answers ENOMEM once after every mode change. */
     if (ret == 0 || errno != ENOMEM)
       break;
   }
   if (ret < 0) {
+    gint err = errno;
+
     g_set_error (error, OSVDI_VFIO_ERROR, OSVDI_VFIO_ERROR_FAILED,
-        "querying the primary plane of %s: %s", dev->name,
-        g_strerror (errno));
+        "querying the %s plane of %s: %s",
+        plane_type == PLANE_TYPE_CURSOR ? "cursor" : "primary", dev->name,
+        g_strerror (err));
+    errno = err;
     return FALSE;
   }
   memset (plane, 0, sizeof (*plane));
@@ -252,8 +257,46 @@ osvdi_vfio_query_primary (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind,
   plane->height = p.height;
   plane->stride = p.stride;
   plane->size = p.size;
+  plane->x = p.x_pos;
+  plane->y = p.y_pos;
+  plane->hot_x = p.x_hot;
+  plane->hot_y = p.y_hot;
   plane->kind = kind;
   plane->id = kind == OSVDI_PLANE_DMABUF ? p.dmabuf_id : p.region_index;
+  return TRUE;
+}
+
+gboolean
+osvdi_vfio_query_primary (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind,
+    OsvdiPlane * plane, GError ** error)
+{
+  return query_plane (dev, kind, PLANE_TYPE_PRIMARY, plane, error);
+}
+
+gboolean
+osvdi_vfio_query_cursor (OsvdiVfioDevice * dev, OsvdiPlaneKinds kind,
+    OsvdiPlane * plane, GError ** error)
+{
+  GError *local = NULL;
+
+  memset (plane, 0, sizeof (*plane));
+  /* Cursor planes are dmabufs (GVT-g); mdpy, the region sample, answers any
+   * plane type with its primary, so a region "cursor" means nothing. */
+  if (kind != OSVDI_PLANE_DMABUF)
+    return TRUE;
+  if (!query_plane (dev, kind, PLANE_TYPE_CURSOR, plane, &local)) {
+    /* A driver that knows no cursor plane refuses the type. */
+    if (errno == EINVAL) {
+      g_clear_error (&local);
+      memset (plane, 0, sizeof (*plane));
+      return TRUE;
+    }
+    g_propagate_error (error, local);
+    return FALSE;
+  }
+  if (plane->width > OSVDI_CURSOR_MAX || plane->height > OSVDI_CURSOR_MAX
+      || !plane->drm_format)
+    memset (plane, 0, sizeof (*plane));
   return TRUE;
 }
 

@@ -51,12 +51,23 @@ typedef struct
   guint32 drm_format;           /* 0: the guest has not set a mode */
   guint64 modifier;
   guint32 width, height, stride, size;
+  gint32 x, y;                  /* cursor plane: its top-left on the screen */
+  guint32 hot_x, hot_y;         /* cursor plane: hotspot (0xffffffff unset) */
   OsvdiPlaneKinds kind;
   guint32 id;                   /* dmabuf id or region index */
 } OsvdiPlane;
 
 /* The primary plane. A zeroed plane (drm_format 0) means "no mode yet". */
 gboolean osvdi_vfio_query_primary (OsvdiVfioDevice * dev,
+    OsvdiPlaneKinds kind, OsvdiPlane * plane, GError ** error);
+
+/* Largest cursor plane taken as one (GVT-g's are 64x64 to 256x256). */
+#define OSVDI_CURSOR_MAX 512
+
+/* The cursor plane where the device has one (a dmabuf device answering
+ * DRM_PLANE_TYPE_CURSOR); a zeroed plane otherwise, or while the guest shows
+ * no cursor. FALSE only on a real query error. */
+gboolean osvdi_vfio_query_cursor (OsvdiVfioDevice * dev,
     OsvdiPlaneKinds kind, OsvdiPlane * plane, GError ** error);
 
 /* The dmabuf fd of @id, exported once and cached (the last few ids; older

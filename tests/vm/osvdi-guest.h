@@ -11,7 +11,7 @@
 /* Bochs VBE "dispi" registers, 16-bit each at 0x500 + 2 * index of BAR2. */
 enum
 { OSVDI_VBE_XRES = 1, OSVDI_VBE_YRES = 2, OSVDI_VBE_BPP = 3,
-  OSVDI_VBE_ENABLE = 4
+  OSVDI_VBE_ENABLE = 4, OSVDI_VBE_VIRT_WIDTH = 6
 };
 
 static inline gboolean
@@ -23,16 +23,25 @@ osvdi_guest_vbe (gint device_fd, guint reg, guint16 value)
       && pwrite (device_fd, &value, 2, info.offset + 0x500 + 2 * reg) == 2;
 }
 
-/* A 32-bit linear mode of @width x @height; 0 x 0 disables the display. */
+/* A 32-bit linear mode of @width x @height whose lines are @pitch pixels
+ * apart (0: packed); 0 x 0 disables the display. */
 static inline gboolean
-osvdi_guest_set_mode (gint device_fd, guint width, guint height)
+osvdi_guest_set_mode_pitch (gint device_fd, guint width, guint height,
+    guint pitch)
 {
   if (!osvdi_guest_vbe (device_fd, OSVDI_VBE_ENABLE, 0))
     return FALSE;
   if (!width)
     return TRUE;
-  return osvdi_guest_vbe (device_fd, OSVDI_VBE_XRES, width)
+  return osvdi_guest_vbe (device_fd, OSVDI_VBE_VIRT_WIDTH, pitch)
+      && osvdi_guest_vbe (device_fd, OSVDI_VBE_XRES, width)
       && osvdi_guest_vbe (device_fd, OSVDI_VBE_YRES, height)
       && osvdi_guest_vbe (device_fd, OSVDI_VBE_BPP, 32)
       && osvdi_guest_vbe (device_fd, OSVDI_VBE_ENABLE, 0x41);
+}
+
+static inline gboolean
+osvdi_guest_set_mode (gint device_fd, guint width, guint height)
+{
+  return osvdi_guest_set_mode_pitch (device_fd, width, height, 0);
 }

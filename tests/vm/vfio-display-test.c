@@ -115,6 +115,18 @@ test_mbochs_dmabuf (void)
   g_assert_cmpuint (plane.modifier, ==, 0);
   g_assert_cmpuint (plane.id, !=, 0);
 
+  /* mbochs has no cursor plane: it answers the cursor type with a zeroed
+   * plane, which is "no cursor", not an error. */
+  {
+    OsvdiPlane cursor = {.drm_format = 1 };
+
+    g_assert_true (osvdi_vfio_query_cursor (dev, OSVDI_PLANE_DMABUF, &cursor,
+            &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (cursor.drm_format, ==, 0);
+    g_assert_cmpuint (cursor.width, ==, 0);
+  }
+
   dmabuf = osvdi_vfio_dmabuf_fd (dev, plane.id, &error);
   g_assert_no_error (error);
   /* Cached: the same id gives the same fd. */
@@ -170,6 +182,15 @@ test_mdpy_region (void)
   g_assert_no_error (error);
   g_assert_cmpuint (plane.width, ==, 1024);
   g_assert_cmpuint (plane.height, ==, 768);
+  /* mdpy answers any plane type with its primary: a region device has no
+   * cursor plane as far as host/ is concerned. */
+  {
+    OsvdiPlane cursor = {.drm_format = 1 };
+
+    g_assert_true (osvdi_vfio_query_cursor (dev, OSVDI_PLANE_REGION, &cursor,
+            &error));
+    g_assert_cmpuint (cursor.drm_format, ==, 0);
+  }
 
   vram = map_rw (osvdi_vfio_device_fd (dev), 0, &vram_size);
   draw (vram, plane.width, plane.height, plane.stride / 4);
