@@ -39,6 +39,7 @@
 #include "spicecore.h"
 #include "spicestream.h"
 #include "spiceclientmouse.h"
+#include "spiceaudioclock.h"
 #include "osvdikeys.h"
 #include "osvdicursor.h"
 #include "osvdinet.h"
@@ -62,6 +63,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
 #define DEFAULT_DISABLE_TICKETING FALSE
 #define DEFAULT_ABSOLUTE_POINTER TRUE
 #define DEFAULT_H264_FRAME_END TRUE
+#define DEFAULT_AUDIO_CLOCK TRUE
 
 /* Frames waiting for spice-server, the one it is reading included. */
 #define MAX_WAITING_FRAMES 2
@@ -81,6 +83,7 @@ enum
   PROP_DISABLE_TICKETING,
   PROP_ABSOLUTE_POINTER,
   PROP_H264_FRAME_END,
+  PROP_AUDIO_CLOCK,
   PROP_STATS,
   N_PROPERTIES
 };
@@ -159,6 +162,7 @@ typedef struct
   guint password_lifetime;
   gboolean disable_ticketing;
   gboolean absolute_pointer;
+  gboolean audio_clock;
 } ServerConfig;
 
 struct _GstSpiceSink
@@ -176,6 +180,7 @@ struct _GstSpiceSink
   gboolean disable_ticketing;
   gboolean absolute_pointer;
   gboolean h264_frame_end_setting;
+  gboolean audio_clock;
 
   /* The server thread's handles: written in start()/stop() only, on the
    * state-change thread, while no streaming thread runs. `context` is also
@@ -200,6 +205,7 @@ struct _GstSpiceSink
   Keyboard keyboard;
   Mouse mouse;
   Tablet tablet;
+  OsvdiAudioClock *audio_clock_source;
   OsvdiStreamParser parser;
   OsvdiScancodeDecoder scancodes;
   GstNavigationModifierType modifiers;
@@ -972,6 +978,11 @@ server_setup (GstSpiceSink * self)
       || spice_server_add_interface (self->server,
           &self->stream_port.sin.base))
     goto interface_failed;
+  if (cfg->audio_clock) {
+    self->audio_clock_source = osvdi_audio_clock_new (self->server);
+    if (!self->audio_clock_source)
+      goto interface_failed;
+  }
   spice_server_vm_start (self->server);
   if (cfg->absolute_pointer) {
     /* Before OPENED: the stream must not be a display yet, or the mouse
@@ -1035,6 +1046,7 @@ server_teardown (GstSpiceSink * self)
 {
   if (!self->server)
     return;
+  g_clear_pointer (&self->audio_clock_source, osvdi_audio_clock_free);
   if (self->stream_port.sin.st) {
     spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_CLOSED);
     spice_server_remove_interface (&self->stream_port.sin.base);
@@ -1157,6 +1169,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   cfg->password_lifetime = self->password_lifetime;
   cfg->disable_ticketing = self->disable_ticketing;
   cfg->absolute_pointer = self->absolute_pointer;
+  cfg->audio_clock = self->audio_clock;
   frame_end = self->h264_frame_end_setting;
   password_file = g_strdup (self->password_file);
   GST_OBJECT_UNLOCK (self);
@@ -1640,6 +1653,9 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
     case PROP_H264_FRAME_END:
       self->h264_frame_end_setting = g_value_get_boolean (value);
       break;
+    case PROP_AUDIO_CLOCK:
+      self->audio_clock = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1703,6 +1719,9 @@ gst_spice_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_H264_FRAME_END:
       g_value_set_boolean (value, self->h264_frame_end_setting);
       break;
+    case PROP_AUDIO_CLOCK:
+      g_value_set_boolean (value, self->audio_clock);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1738,6 +1757,7 @@ gst_spice_sink_init (GstSpiceSink * self)
   self->disable_ticketing = DEFAULT_DISABLE_TICKETING;
   self->absolute_pointer = DEFAULT_ABSOLUTE_POINTER;
   self->h264_frame_end_setting = DEFAULT_H264_FRAME_END;
+  self->audio_clock = DEFAULT_AUDIO_CLOCK;
   self->codec = -1;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->init_lock);
@@ -1874,6 +1894,24 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "H.264 frame end",
       "Mark the end of each H.264 frame for the client's parser (saves the "
       "client a frame interval of latency)", DEFAULT_H264_FRAME_END,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstSpiceSink:audio-clock:
+   *
+   * Offer clients a playback channel that plays silence, 10 ms at a time
+   * (Opus-compressed for clients that decode it). spice-server 0.15 starts
+   * each client's media clock 400 ms behind its own, and spice-gtk's default
+   * video path shows stream frames by that clock; a client that plays audio
+   * resyncs the clock to its real audio output latency instead, so frames
+   * are shown tens of milliseconds after they are sent instead of 400.
+   * Clients without audio are unaffected.
+   */
+  properties[PROP_AUDIO_CLOCK] = g_param_spec_boolean ("audio-clock",
+      "Audio clock",
+      "Play silence to clients so that those with audio time stream frames "
+      "by their audio output instead of spice-server's 400 ms-late media "
+      "clock", DEFAULT_AUDIO_CLOCK,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**

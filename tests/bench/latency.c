@@ -32,7 +32,7 @@ typedef struct
 {
   gint width, height, fps, seconds, bitrate;
   const gchar *path;
-  gboolean no_frame_end, audio;
+  gboolean no_frame_end, audio, no_audio_clock;
   gint64 sent_at[MAX_FRAMES];   /* us, 0: not sent */
   gint64 seen_at[MAX_FRAMES];   /* us, 0: not seen */
   guint counter;
@@ -203,6 +203,8 @@ main (int argc, char **argv)
     {"bitrate", 0, 0, G_OPTION_ARG_INT, &b->bitrate, "kbit/s", NULL},
     {"no-frame-end", 0, 0, G_OPTION_ARG_NONE, &b->no_frame_end,
         "spicesink h264-frame-end=false", NULL},
+    {"no-audio-clock", 0, 0, G_OPTION_ARG_NONE, &b->no_audio_clock,
+        "spicesink audio-clock=false", NULL},
     {"audio", 0, 0, G_OPTION_ARG_NONE, &b->audio,
         "the client plays audio (as remote-viewer does)", NULL},
     {NULL}
@@ -242,8 +244,9 @@ main (int argc, char **argv)
     desc = g_strdup_printf ("videotestsrc name=src is-live=true pattern=ball "
         "! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! %s "
         "! h264parse ! spicesink port=%d disable-ticketing=true "
-        "h264-frame-end=%s", b->width, b->height, b->fps, encoder, port,
-        b->no_frame_end ? "false" : "true");
+        "h264-frame-end=%s audio-clock=%s", b->width, b->height, b->fps,
+        encoder, port, b->no_frame_end ? "false" : "true",
+        b->no_audio_clock ? "false" : "true");
   sender = gst_parse_launch (desc, &error);
   if (!sender)
     g_error ("%s: %s", desc, error->message);
@@ -313,11 +316,12 @@ main (int argc, char **argv)
   g_array_sort (lat, cmp_i64);
 #define PCT(p) (lat->len ? g_array_index (lat, gint64, \
       MIN (lat->len - 1, (guint) ((p) * lat->len))) / 1000.0 : -1.0)
-  g_print ("{\"path\": \"%s\", \"frame_end\": %s, "
+  g_print ("{\"path\": \"%s\", \"frame_end\": %s, \"audio_clock\": %s, "
       "\"client_audio\": %s, \"width\": %d, \"height\": %d, \"fps\": %d, "
       "\"seconds\": %d, \"sent\": %u, \"seen\": %u, \"lost\": %u, "
       "\"p50_ms\": %.1f, \"p95_ms\": %.1f, \"max_ms\": %.1f}\n", b->path,
-      b->no_frame_end ? "false" : "true", b->audio ? "true" : "false",
+      b->no_frame_end ? "false" : "true",
+      b->no_audio_clock ? "false" : "true", b->audio ? "true" : "false",
       b->width, b->height, b->fps, b->seconds, b->sent, b->seen,
       b->sent - b->seen, PCT (0.5), PCT (0.95), PCT (1.0));
 

@@ -29,6 +29,7 @@ struct _OsvdiTestClient
   gpointer frame_data;
   OsvdiTestClientMakeSink make_sink;
   gpointer make_sink_data;
+  guint64 audio_bytes, audio_nonzero_bytes;
 };
 
 static void
@@ -106,6 +107,20 @@ gst_video_overlay (SpiceChannel * channel, GObject * pipeline,
 }
 
 static void
+playback_data (SpicePlaybackChannel * channel, gpointer data, gint size,
+    gpointer user_data)
+{
+  OsvdiTestClient *client = user_data;
+  const guint8 *bytes = data;
+  gint i;
+
+  client->audio_bytes += size;
+  for (i = 0; i < size; i++)
+    if (bytes[i])
+      client->audio_nonzero_bytes++;
+}
+
+static void
 channel_new (SpiceSession * session, SpiceChannel * channel,
     gpointer user_data)
 {
@@ -134,6 +149,14 @@ channel_new (SpiceSession * session, SpiceChannel * channel,
     client->inputs = SPICE_INPUTS_CHANNEL (channel);
     g_signal_connect (channel, "channel-event",
         G_CALLBACK (inputs_channel_event), client);
+  } else if (SPICE_IS_PLAYBACK_CHANNEL (channel)) {
+    g_signal_connect (channel, "playback-data", G_CALLBACK (playback_data),
+        client);
+    /* The audio backend (spice_audio_get) connects it, and only a channel
+     * it connects itself: connecting it here would leave it without one. */
+    return;
+  } else if (SPICE_IS_RECORD_CHANNEL (channel)) {
+    return;
   }
   spice_channel_connect (channel);
 }
@@ -553,4 +576,12 @@ osvdi_test_client_free_port (void)
   port = ntohs (addr.sin_port);
   close (fd);
   return port;
+}
+
+void
+osvdi_test_client_audio (OsvdiTestClient * client, guint64 * bytes,
+    guint64 * nonzero_bytes)
+{
+  *bytes = client->audio_bytes;
+  *nonzero_bytes = client->audio_nonzero_bytes;
 }

@@ -55,6 +55,11 @@ void osvdi_test_client_iterate (guint ms);
 gboolean osvdi_test_client_wait_open (OsvdiTestClient * client, guint ms,
     gint * event);
 
+/* Decoded audio the playback channel delivered so far (needs
+ * OsvdiTestClientConfig.audio), and how many of its bytes were not zero. */
+void osvdi_test_client_audio (OsvdiTestClient * client, guint64 * bytes,
+    guint64 * nonzero_bytes);
+
 /* Number of display updates (drawn stream frames) seen so far. */
 guint osvdi_test_client_frames (OsvdiTestClient * client);
 gboolean osvdi_test_client_wait_frames (OsvdiTestClient * client, guint n,

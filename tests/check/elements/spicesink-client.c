@@ -662,6 +662,52 @@ send_cursor_event (Session * s, GstEvent * event)
   gst_object_unref (pad);
 }
 
+/* The silent playback channel (audio-clock): a client with audio gets
+ * decoded silence; without the property, no playback channel at all. */
+static void
+audio_clock_run (const gchar * props, guint64 * bytes, guint64 * nonzero)
+{
+  Session *s = session_start_full (H264, props, 0);
+  OsvdiTestClientConfig cfg = {.port = s->port,.password = PASSWORD,
+    .audio = TRUE
+  };
+  OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+  gint event;
+
+  fail_unless (osvdi_test_client_connect (client));
+  fail_unless (osvdi_test_client_wait_open (client, 10000, &event),
+      "client did not connect (channel event %d)", event);
+  fail_unless (osvdi_test_client_wait_frames (client, 3, 10000),
+      "no frames drawn");
+  osvdi_test_client_iterate (1500);
+  osvdi_test_client_audio (client, bytes, nonzero);
+  osvdi_test_client_free (client);
+  session_stop (s);
+}
+
+GST_START_TEST (test_audio_clock)
+{
+  guint64 bytes, nonzero;
+
+  /* The client's audio backend without an audio device. */
+  g_setenv ("SPICE_GST_AUDIOSINK", "appsrc name=appsrc is-live=1 "
+      "format=time ! fakesink name=audiosink sync=false", TRUE);
+
+  audio_clock_run ("password=" PASSWORD, &bytes, &nonzero);
+  /* 48 kHz stereo S16 is 192 kB/s: more than 1.5 s of it, all zeros. */
+  fail_unless (bytes > 200000, "only %" G_GUINT64_FORMAT " bytes of audio",
+      bytes);
+  fail_unless (nonzero == 0, "%" G_GUINT64_FORMAT " non-zero bytes of "
+      "silence", nonzero);
+
+  audio_clock_run ("password=" PASSWORD " audio-clock=false", &bytes,
+      &nonzero);
+  fail_unless (bytes == 0, "%" G_GUINT64_FORMAT " bytes of audio without "
+      "audio-clock", bytes);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_cursor)
 {
   Session *s = session_start_full (H264, "password=" PASSWORD
@@ -795,6 +841,7 @@ spicesink_client_suite (void)
   tcase_add_test (tc, test_input_relative);
   tcase_add_test (tc, test_absolute_pointer);
   tcase_add_test (tc, test_cursor);
+  tcase_add_test (tc, test_audio_clock);
   tcase_add_test (tc, test_stalled_client);
   tcase_add_test (tc, test_reconnect_cycles);
   return s;
