@@ -434,6 +434,11 @@ request_keyframe (GstSpiceSink * self)
   GST_DEBUG_OBJECT (self, "requesting a keyframe upstream");
   push_upstream (self, gst_video_event_new_upstream_force_key_unit
       (GST_CLOCK_TIME_NONE, TRUE, 0));
+  /* Encoders consume the request; a source that pushes only on change
+   * (vfiodmabufsrc on QEMU's display) needs its own word to send a frame
+   * for the encoder to make that keyframe of. */
+  push_upstream (self, gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM,
+          gst_structure_new_empty ("osvdi/refresh")));
 }
 
 static gboolean

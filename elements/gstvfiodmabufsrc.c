@@ -40,16 +40,23 @@
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
 #include "osvdi-drm-format.h"
+#include "qemudisplay.h"
+#include "osvdicursor.h"
+#include "osvdikeys.h"
 
 #include <string.h>
 #include <unistd.h>
 #include <gst/video/video.h>
 #include <gst/allocators/gstdmabuf.h>
+#include <gst/video/navigation.h>
+#include <gst/video/gstvideopool.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_vfio_dmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_vfio_dmabuf_src_debug
 
 #define DEFAULT_DEVICE_FD -1
+#define DEFAULT_QEMU_DISPLAY_FD -1
+#define DEFAULT_ON_DISCONNECT GST_VFIO_DMABUF_SRC_ON_DISCONNECT_EOS
 #define DEFAULT_MAX_FPS 60
 #define MAX_WRAPPERS 8
 
@@ -58,10 +65,36 @@ enum
   PROP_0,
   PROP_MDEV,
   PROP_DEVICE_FD,
+  PROP_QEMU_DISPLAY_FD,
+  PROP_ON_DISCONNECT,
   N_PROPERTIES
 };
 
 static GParamSpec *properties[N_PROPERTIES];
+
+typedef enum
+{
+  GST_VFIO_DMABUF_SRC_ON_DISCONNECT_EOS,
+  GST_VFIO_DMABUF_SRC_ON_DISCONNECT_ERROR,
+} GstVfioDmabufSrcOnDisconnect;
+
+#define GST_TYPE_VFIO_DMABUF_SRC_ON_DISCONNECT \
+    (gst_vfio_dmabuf_src_on_disconnect_get_type ())
+static GType
+gst_vfio_dmabuf_src_on_disconnect_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_VFIO_DMABUF_SRC_ON_DISCONNECT_EOS, "End of stream", "eos"},
+    {GST_VFIO_DMABUF_SRC_ON_DISCONNECT_ERROR, "Error", "error"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstVfioDmabufSrcOnDisconnect", values));
+  return type;
+}
 
 #define FORMATS "{ BGRx, BGRA, RGBx, RGBA, xBGR, xRGB, RGB16, BGR16, BGR, RGB }"
 
@@ -112,6 +145,14 @@ struct _GstVfioDmabufSrc
   /* Settings: GST_OBJECT_LOCK. */
   gchar *mdev;
   gint device_fd;
+  gint qemu_display_fd;
+  GstVfioDmabufSrcOnDisconnect on_disconnect;
+
+  /* QEMU's D-Bus display, when that is the provider. */
+  OsvdiQemuDisplay *qemu;
+  GstBufferPool *pool;          /* mirror copies */
+  gint force_frame;             /* atomic: a keyframe was asked for */
+  guint64 scanout_serial;
 
   /* Streaming state: the streaming thread, and start()/stop(). */
   DeviceRef *device;
@@ -138,6 +179,10 @@ G_DEFINE_TYPE (GstVfioDmabufSrc, gst_vfio_dmabuf_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE (vfiodmabufsrc, "vfiodmabufsrc", GST_RANK_NONE,
     GST_TYPE_VFIO_DMABUF_SRC);
 
+static gboolean qemu_start (GstVfioDmabufSrc * self, gint fd);
+static GstFlowReturn qemu_create (GstVfioDmabufSrc * self,
+    GstBuffer ** outbuf);
+
 static GstClockTime
 frame_duration (GstVfioDmabufSrc * self)
 {
@@ -155,13 +200,21 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
   gchar *mdev;
   gint fd;
 
+  gint qemu_fd;
+
   GST_OBJECT_LOCK (self);
   mdev = g_strdup (self->mdev);
   fd = self->device_fd;
+  qemu_fd = self->qemu_display_fd;
   GST_OBJECT_UNLOCK (self);
 
-  if ((mdev && fd >= 0) || (!mdev && fd < 0))
+  if ((mdev != NULL) + (fd >= 0) + (qemu_fd >= 0) != 1)
     goto bad_settings;
+  self->have_plane = FALSE;
+  self->next_time = GST_CLOCK_TIME_NONE;
+  self->waiting_posted = FALSE;
+  if (qemu_fd >= 0)
+    return qemu_start (self, qemu_fd);
   dev = mdev ? osvdi_vfio_open_mdev ("/sys", mdev, &error)
       : osvdi_vfio_adopt_fd (fd, &error);
   if (!dev)
@@ -191,7 +244,8 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
 bad_settings:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Set exactly one of \"mdev\" and \"device-fd\"."), (NULL));
+        ("Set exactly one of \"mdev\", \"device-fd\" and "
+            "\"qemu-display-fd\"."), (NULL));
     g_free (mdev);
     return FALSE;
   }
@@ -229,6 +283,11 @@ gst_vfio_dmabuf_src_stop (GstBaseSrc * bsrc)
 {
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
 
+  g_clear_pointer (&self->qemu, osvdi_qemu_display_free);
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_clear_object (&self->pool);
+  }
   g_clear_pointer (&self->wrappers, g_hash_table_unref);
   g_clear_object (&self->dmabuf_allocator);
   /* Buffers still downstream keep the device until they are gone. */
@@ -247,6 +306,8 @@ gst_vfio_dmabuf_src_unlock (GstBaseSrc * bsrc)
   if (self->clock_id)
     gst_clock_id_unschedule (self->clock_id);
   GST_OBJECT_UNLOCK (self);
+  if (self->qemu)
+    osvdi_qemu_display_set_flushing (self->qemu, TRUE);
   return TRUE;
 }
 
@@ -258,6 +319,8 @@ gst_vfio_dmabuf_src_unlock_stop (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   self->flushing = FALSE;
   GST_OBJECT_UNLOCK (self);
+  if (self->qemu)
+    osvdi_qemu_display_set_flushing (self->qemu, FALSE);
   return TRUE;
 }
 
@@ -476,6 +539,343 @@ copy_to_default_stride (GstVfioDmabufSrc * self, GstBuffer * in)
   return out;
 }
 
+/* ------------------------------------------------------------------------ */
+/* QEMU's D-Bus display as the provider. */
+
+static void
+qemu_cursor_define (gpointer user_data, guint width, guint height,
+    gint hot_x, gint hot_y, GBytes * bgra)
+{
+  GstVfioDmabufSrc *self = user_data;
+  GstBuffer *pixels = gst_buffer_new_wrapped_bytes (bgra);
+
+  /* Out-of-band: any thread may push it, and it passes the encoder at once. */
+  gst_pad_push_event (GST_BASE_SRC_PAD (self),
+      osvdi_cursor_event_new_set (width, height, MAX (hot_x, 0),
+          MAX (hot_y, 0), pixels));
+  gst_buffer_unref (pixels);
+}
+
+static void
+qemu_cursor_move (gpointer user_data, gint x, gint y, gboolean visible)
+{
+  GstVfioDmabufSrc *self = user_data;
+
+  if (visible)
+    gst_pad_push_event (GST_BASE_SRC_PAD (self),
+        osvdi_cursor_event_new_move (x, y));
+}
+
+static gboolean
+qemu_start (GstVfioDmabufSrc * self, gint fd)
+{
+  static const OsvdiQemuDisplayCallbacks callbacks = {
+    .cursor_define = qemu_cursor_define,
+    .cursor_move = qemu_cursor_move,
+  };
+  GError *error = NULL;
+
+  self->qemu = osvdi_qemu_display_new (fd, 0, &callbacks, self, &error);
+  if (!self->qemu) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+        ("Could not connect to QEMU's display."), ("%s", error->message));
+    g_clear_error (&error);
+    return FALSE;
+  }
+  self->dmabuf_allocator = gst_dmabuf_allocator_new ();
+  self->wrappers = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) gst_memory_unref);
+  self->scanout_serial = 0;
+  g_atomic_int_set (&self->force_frame, TRUE);
+  GST_INFO_OBJECT (self, "QEMU display on fd %d", fd);
+  return TRUE;
+}
+
+static gboolean
+qemu_configure_pool (GstVfioDmabufSrc * self)
+{
+  GstStructure *config;
+  GstCaps *caps;
+
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_clear_object (&self->pool);
+  }
+  caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
+  if (!caps)
+    return FALSE;
+  self->pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (self->pool);
+  gst_buffer_pool_config_set_params (config, caps, self->info.size, 2, 0);
+  gst_caps_unref (caps);
+  return gst_buffer_pool_set_config (self->pool, config)
+      && gst_buffer_pool_set_active (self->pool, TRUE);
+}
+
+/* A new scanout size or kind: new caps (and buffers for copies). */
+static gboolean
+qemu_renegotiate (GstVfioDmabufSrc * self, const OsvdiQemuFrame * f)
+{
+  GError *error = NULL;
+  OsvdiPlane plane = {
+    .drm_format = f->fourcc,.modifier = f->modifier,.width = f->width,
+    .height = f->height,.stride = f->dmabuf ? f->stride : f->width * 4,
+    .size = f->stride * f->height,
+    .kind = f->dmabuf ? OSVDI_PLANE_DMABUF : OSVDI_PLANE_REGION,
+  };
+
+  self->format = osvdi_drm_format_get (f->fourcc, &error);
+  if (!self->format) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
+    g_clear_error (&error);
+    return FALSE;
+  }
+  self->plane = plane;
+  self->have_plane = TRUE;
+  if (!gst_base_src_negotiate (GST_BASE_SRC (self))) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Downstream does not take %s %ux%u.", self->format->video_format,
+            f->width, f->height), (NULL));
+    return FALSE;
+  }
+  if (f->dmabuf) {
+    if (!f->y0_top)
+      /* A GL scanout stored bottom-up: say so, videoflip
+       * video-direction=auto turns it. */
+      gst_pad_push_event (GST_BASE_SRC_PAD (self),
+          gst_event_new_tag (gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
+                  "flip-rotate-180", NULL)));
+    return TRUE;
+  }
+  return qemu_configure_pool (self);
+}
+
+static void
+qemu_frame_done (gpointer data)
+{
+  gpointer *pair = data;
+
+  osvdi_qemu_display_frame_done (pair[0], pair[1]);
+  g_free (pair);
+}
+
+static GstFlowReturn
+qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
+{
+  GstClock *clock;
+  GstBuffer *buf = NULL;
+  OsvdiQemuFrame f;
+  GstFlowReturn ret;
+
+  for (;;) {
+    guint w, h;
+    gboolean dmabuf, force;
+    GstMapInfo map = { 0 };
+    OsvdiQemuFrameResult res;
+
+    /* Never faster than the negotiated rate: later changes coalesce. */
+    ret = wait_tick (self);
+    if (ret != GST_FLOW_OK)
+      return ret;
+
+    if (!osvdi_qemu_display_peek_size (self->qemu, &w, &h, &dmabuf)) {
+      if (!self->waiting_posted) {
+        self->waiting_posted = TRUE;
+        gst_element_post_message (GST_ELEMENT (self),
+            gst_message_new_element (GST_OBJECT (self),
+                gst_structure_new_empty
+                ("vfiodmabufsrc/waiting-for-display")));
+      }
+    } else if (!dmabuf && self->have_plane && self->pool
+        && self->plane.kind != OSVDI_PLANE_DMABUF
+        && w == self->plane.width && h == self->plane.height) {
+      ret = gst_buffer_pool_acquire_buffer (self->pool, &buf, NULL);
+      if (ret != GST_FLOW_OK)
+        return ret;
+      gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    }
+
+    force = g_atomic_int_exchange (&self->force_frame, FALSE);
+    res = osvdi_qemu_display_next_frame (self->qemu,
+        g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force,
+        map.data, map.size, self->plane.stride, &f);
+    if (buf)
+      gst_buffer_unmap (buf, &map);
+
+    if (res == OSVDI_QEMU_FRAME_FLUSHING) {
+      gst_clear_buffer (&buf);
+      return GST_FLOW_FLUSHING;
+    }
+    if (res == OSVDI_QEMU_FRAME_CLOSED) {
+      gst_clear_buffer (&buf);
+      if (self->on_disconnect == GST_VFIO_DMABUF_SRC_ON_DISCONNECT_ERROR) {
+        GST_ELEMENT_ERROR (self, RESOURCE, READ,
+            ("The VM's display went away."), ("%s",
+                osvdi_qemu_display_closed_reason (self->qemu)));
+        return GST_FLOW_ERROR;
+      }
+      GST_INFO_OBJECT (self, "end of stream: %s",
+          osvdi_qemu_display_closed_reason (self->qemu));
+      return GST_FLOW_EOS;
+    }
+    if (force && res != OSVDI_QEMU_FRAME_OK)
+      g_atomic_int_set (&self->force_frame, TRUE);
+    if (res == OSVDI_QEMU_FRAME_TIMEOUT) {
+      /* Nothing changed: nothing to push. Keep the tick from running
+       * ahead so the next change goes out at once. */
+      gst_clear_buffer (&buf);
+      self->next_time = GST_CLOCK_TIME_NONE;
+      continue;
+    }
+    self->waiting_posted = FALSE;
+
+    if (!self->have_plane || f.dmabuf != (self->plane.kind ==
+            OSVDI_PLANE_DMABUF) || f.width != self->plane.width
+        || f.height != self->plane.height || f.fourcc !=
+        self->plane.drm_format || f.scanout_serial != self->scanout_serial) {
+      gboolean size_changed = !self->have_plane || f.width !=
+          self->plane.width || f.height != self->plane.height || f.dmabuf
+          != (self->plane.kind == OSVDI_PLANE_DMABUF) || f.fourcc !=
+          self->plane.drm_format;
+
+      self->scanout_serial = f.scanout_serial;
+      if (size_changed || f.dmabuf) {
+        gst_clear_buffer (&buf);
+        osvdi_qemu_display_frame_done (self->qemu, f.token);
+        f.token = NULL;
+        if (size_changed && !qemu_renegotiate (self, &f))
+          return GST_FLOW_NOT_NEGOTIATED;
+        if (!f.dmabuf) {
+          /* The copy went nowhere: take the next one in the new size. */
+          g_atomic_int_set (&self->force_frame, TRUE);
+          self->next_time = GST_CLOCK_TIME_NONE;
+          continue;
+        }
+      }
+    }
+
+    if (f.dmabuf) {
+      GstMemory *mem = gst_dmabuf_allocator_alloc (self->dmabuf_allocator,
+          dup (f.dmabuf_fd), (gsize) f.stride * f.height);
+      gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
+      gint stride[GST_VIDEO_MAX_PLANES] = { (gint) f.stride };
+      gpointer *pair = g_new (gpointer, 2);
+
+      buf = gst_buffer_new ();
+      gst_buffer_append_memory (buf, mem);
+      gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+          GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
+          stride);
+      /* QEMU draws again once this frame is done with. */
+      pair[0] = self->qemu;
+      pair[1] = f.token;
+      gst_mini_object_set_qdata (GST_MINI_OBJECT (buf),
+          g_quark_from_static_string ("osvdi-qemu-frame"), pair,
+          qemu_frame_done);
+    } else if (!buf) {
+      /* Lost a race with a resize: try again. */
+      g_atomic_int_set (&self->force_frame, TRUE);
+      continue;
+    }
+    break;
+  }
+
+  /* Live and damage-driven: stamp with the capture time. */
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock) {
+    GstClockTime now = gst_clock_get_time (clock)
+        - gst_element_get_base_time (GST_ELEMENT (self));
+
+    GST_BUFFER_PTS (buf) = now;
+    self->next_time = now + frame_duration (self);
+    gst_object_unref (clock);
+  }
+  GST_BUFFER_DURATION (buf) = frame_duration (self);
+  *outbuf = buf;
+  return GST_FLOW_OK;
+}
+
+/* Upstream: a keyframe request becomes a frame even on a still screen;
+ * GstNavigation input goes to the VM. */
+static gboolean
+gst_vfio_dmabuf_src_event (GstBaseSrc * bsrc, GstEvent * event)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
+  const GstStructure *s;
+
+  if (gst_video_event_is_force_key_unit (event)
+      || gst_event_has_name (event, "osvdi/refresh")) {
+    g_atomic_int_set (&self->force_frame, TRUE);
+    return TRUE;
+  }
+  if (GST_EVENT_TYPE (event) != GST_EVENT_NAVIGATION || !self->qemu)
+    return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+
+  s = gst_event_get_structure (event);
+  switch (gst_navigation_event_get_type (event)) {
+    case GST_NAVIGATION_EVENT_KEY_PRESS:
+    case GST_NAVIGATION_EVENT_KEY_RELEASE:{
+      guint scancode = 0;
+      const gchar *key = NULL;
+
+      if (!gst_structure_get_uint (s, "scancode", &scancode)
+          && gst_navigation_event_parse_key_event (event, &key))
+        scancode = osvdi_key_name_to_scancode (key);
+      if (osvdi_scancode_to_qnum (scancode))
+        osvdi_qemu_display_key (self->qemu, osvdi_scancode_to_qnum (scancode),
+            gst_navigation_event_get_type (event) ==
+            GST_NAVIGATION_EVENT_KEY_PRESS);
+      else
+        GST_DEBUG_OBJECT (self, "no PC scancode for key %s",
+            key ? key : "(none)");
+      return TRUE;
+    }
+    case GST_NAVIGATION_EVENT_MOUSE_MOVE:{
+      gdouble x, y;
+      gint dx = 0, dy = 0;
+      gboolean relative = FALSE;
+
+      if (!gst_navigation_event_parse_mouse_move_event (event, &x, &y))
+        return FALSE;
+      gst_structure_get_boolean (s, "relative", &relative);
+      gst_structure_get_int (s, "dx", &dx);
+      gst_structure_get_int (s, "dy", &dy);
+      osvdi_qemu_display_mouse_move (self->qemu, (gint) x, (gint) y,
+          relative, dx, dy);
+      return TRUE;
+    }
+    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS:
+    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_RELEASE:{
+      gint button;
+      gdouble x, y;
+      /* GstNavigation 1 left, 2 middle, 3 right -> QEMU 0, 1, 2. */
+      if (!gst_navigation_event_parse_mouse_button_event (event, &button, &x,
+              &y) || button < 1 || button > 3)
+        return FALSE;
+      osvdi_qemu_display_mouse_button (self->qemu, button - 1,
+          gst_navigation_event_get_type (event) ==
+          GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS);
+      return TRUE;
+    }
+    case GST_NAVIGATION_EVENT_MOUSE_SCROLL:{
+      gdouble x, y, sx, sy;
+      guint b;
+
+      if (!gst_navigation_event_parse_mouse_scroll_event (event, &x, &y, &sx,
+              &sy) || sy == 0)
+        return FALSE;
+      /* Wheel as buttons: 3 up, 4 down (delta_y > 0 is up). */
+      b = sy > 0 ? 3 : 4;
+      osvdi_qemu_display_mouse_button (self->qemu, b, TRUE);
+      osvdi_qemu_display_mouse_button (self->qemu, b, FALSE);
+      return TRUE;
+    }
+    default:
+      return FALSE;
+  }
+}
+
 static GstFlowReturn
 gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 {
@@ -490,6 +890,8 @@ gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
   if (!self->have_plane)
     self->fps_n = DEFAULT_MAX_FPS, self->fps_d = 1;
+  if (self->qemu)
+    return qemu_create (self, outbuf);
 
   for (;;) {
     ret = wait_tick (self);
@@ -616,6 +1018,12 @@ gst_vfio_dmabuf_src_set_property (GObject * object, guint prop_id,
     case PROP_DEVICE_FD:
       self->device_fd = g_value_get_int (value);
       break;
+    case PROP_QEMU_DISPLAY_FD:
+      self->qemu_display_fd = g_value_get_int (value);
+      break;
+    case PROP_ON_DISCONNECT:
+      self->on_disconnect = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -637,6 +1045,12 @@ gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
     case PROP_DEVICE_FD:
       g_value_set_int (value, self->device_fd);
       break;
+    case PROP_QEMU_DISPLAY_FD:
+      g_value_set_int (value, self->qemu_display_fd);
+      break;
+    case PROP_ON_DISCONNECT:
+      g_value_set_enum (value, self->on_disconnect);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -657,6 +1071,8 @@ static void
 gst_vfio_dmabuf_src_init (GstVfioDmabufSrc * self)
 {
   self->device_fd = DEFAULT_DEVICE_FD;
+  self->qemu_display_fd = DEFAULT_QEMU_DISPLAY_FD;
+  self->on_disconnect = DEFAULT_ON_DISCONNECT;
   self->fps_n = DEFAULT_MAX_FPS;
   self->fps_d = 1;
   gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
@@ -696,6 +1112,35 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
       DEFAULT_DEVICE_FD,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
+  /**
+   * GstVfioDmabufSrc:qemu-display-fd:
+   *
+   * A peer-to-peer D-Bus connection to QEMU's display (`-display dbus`;
+   * libvirt's `<graphics type='dbus' p2p='yes'/>` hands one out with
+   * virDomainOpenGraphicsFD, QEMU's QMP with `add_client` protocol
+   * `@dbus-display`). The production provider where QEMU owns the mdev: the
+   * element mirrors console 0 (copying QEMU's pixel updates into pooled
+   * buffers, or passing a GL scanout's dmabuf through), pushes a frame only
+   * when the console changed (or a keyframe was asked for), and sends
+   * GstNavigation input into the VM. The element duplicates the fd; it
+   * stays the caller's.
+   */
+  properties[PROP_QEMU_DISPLAY_FD] = g_param_spec_int ("qemu-display-fd",
+      "QEMU display fd", "D-Bus connection to QEMU's display (-1: none)", -1,
+      G_MAXINT, DEFAULT_QEMU_DISPLAY_FD,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:on-disconnect:
+   *
+   * What the stream does when QEMU's display connection ends (the VM shut
+   * down or was destroyed): end of stream, or an error.
+   */
+  properties[PROP_ON_DISCONNECT] = g_param_spec_enum ("on-disconnect",
+      "On disconnect", "When QEMU's display goes away: eos or error",
+      GST_TYPE_VFIO_DMABUF_SRC_ON_DISCONNECT, DEFAULT_ON_DISCONNECT,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -713,7 +1158,10 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
   basesrc_class->decide_allocation =
       GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_decide_allocation);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_query);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_event);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_vfio_dmabuf_src_create);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_VFIO_DMABUF_SRC_ON_DISCONNECT, 0);
 
   GST_DEBUG_CATEGORY_INIT (gst_vfio_dmabuf_src_debug, "vfiodmabufsrc", 0,
       "VFIO mdev display source");

@@ -64,3 +64,28 @@ osvdi_scancode_decoder_push (OsvdiScancodeDecoder * dec, guint8 byte,
   dec->extended = FALSE;
   return TRUE;
 }
+
+guint
+osvdi_key_name_to_scancode (const gchar * name)
+{
+  guint i;
+
+  if (!name)
+    return 0;
+  for (i = 0; i < G_N_ELEMENTS (base_keys); i++)
+    if (base_keys[i] && g_str_equal (base_keys[i], name))
+      return i;
+  for (i = 0; i < G_N_ELEMENTS (extended_keys); i++)
+    if (extended_keys[i] && g_str_equal (extended_keys[i], name))
+      return OSVDI_SCANCODE_EXTENDED | i;
+  return 0;
+}
+
+guint
+osvdi_scancode_to_qnum (guint scancode)
+{
+  if (!scancode || (scancode & 0x7f) != (scancode & ~OSVDI_SCANCODE_EXTENDED))
+    return 0;
+  return scancode & OSVDI_SCANCODE_EXTENDED ? 0x80 | (scancode & 0x7f)
+      : scancode;
+}

@@ -14,6 +14,13 @@ G_BEGIN_DECLS
  * "Shift_L"), or NULL for a code without a name. */
 const gchar *osvdi_scancode_to_key_name (guint scancode);
 
+/* The scancode of a GstNavigation key name; 0 when unknown. */
+guint osvdi_key_name_to_scancode (const gchar * name);
+
+/* QEMU's "qnum" for a scancode (the set-1 code, extended keys with the high
+ * bit: 0xE0 0x48 -> 0xC8); 0 for none. */
+guint osvdi_scancode_to_qnum (guint scancode);
+
 /* Folds a byte sequence from the PS/2 keyboard (0xE0 prefix, 0x80 release
  * bit) into key events. */
 typedef struct

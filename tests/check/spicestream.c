@@ -194,6 +194,17 @@ GST_START_TEST (test_scancodes)
   fail_unless_equals_string (osvdi_scancode_to_key_name (0x11c), "KP_Enter");
   fail_unless (osvdi_scancode_to_key_name (0x7f) == NULL);
   fail_unless (osvdi_scancode_to_key_name (0x1234) == NULL);
+
+  /* Back from names, and on to QEMU's qnum codes (extended: high bit). */
+  fail_unless_equals_int (osvdi_key_name_to_scancode ("Escape"), 0x01);
+  fail_unless_equals_int (osvdi_key_name_to_scancode ("Up"), 0x148);
+  fail_unless_equals_int (osvdi_key_name_to_scancode ("no-such-key"), 0);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0x01), 0x01);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0x1e), 0x1e);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0x148), 0xc8);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0x11c), 0x9c);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0), 0);
+  fail_unless_equals_int (osvdi_scancode_to_qnum (0x1234), 0);
 }
 
 GST_END_TEST;

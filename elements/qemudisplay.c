@@ -1,0 +1,913 @@
+/* OSVDI - vfiodmabufsrc's QEMU D-Bus display provider
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "qemudisplay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+
+#define DISPLAY_PATH "/org/qemu/Display1"
+#define LISTENER_PATH "/org/qemu/Display1/Listener"
+#define CONSOLE_IFACE "org.qemu.Display1.Console"
+#define KEYBOARD_IFACE "org.qemu.Display1.Keyboard"
+#define MOUSE_IFACE "org.qemu.Display1.Mouse"
+#define LISTENER_IFACE "org.qemu.Display1.Listener"
+
+/* pixman's x8r8g8b8 and a8r8g8b8: B G R x/A in memory on little-endian. */
+#define PIXMAN_x8r8g8b8 0x20020888
+#define PIXMAN_a8r8g8b8 0x20028888
+#define FOURCC(a, b, c, d) ((guint32) (a) | ((guint32) (b) << 8) \
+    | ((guint32) (c) << 16) | ((guint32) (d) << 24))
+
+static const gchar listener_xml[] =
+    "<node><interface name='" LISTENER_IFACE "'>"
+    "<method name='Scanout'><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='ay' direction='in'/></method>"
+    "<method name='Update'><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='ay' direction='in'/></method>"
+    "<method name='ScanoutDMABUF'><arg type='h' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='t' direction='in'/><arg type='b' direction='in'/></method>"
+    "<method name='UpdateDMABUF'><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/></method>"
+    "<method name='Disable'/>"
+    "<method name='MouseSet'><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/></method>"
+    "<method name='CursorDefine'><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='ay' direction='in'/></method>"
+    "</interface></node>";
+
+struct _OsvdiQemuDisplay
+{
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  GDBusConnection *conn;        /* to QEMU's display */
+  GDBusConnection *listener;    /* QEMU calls us here */
+  GPtrArray *old_listeners;     /* replaced ones, until QEMU drops them */
+  guint listener_id;
+  guint props_sub;
+  gchar *console_path;
+  GDBusNodeInfo *listener_info;
+  OsvdiQemuDisplayCallbacks callbacks;
+  gpointer user_data;
+  gboolean registering;         /* a RegisterListener is in flight */
+
+  /* Display thread only. */
+  gint console_width, console_height;   /* from the Console properties */
+  gboolean mouse_absolute;
+  gint last_x, last_y;
+
+  /* The console as the element sees it: lock. */
+  GMutex lock;
+  GCond cond;
+  guint8 *mirror;
+  guint width, height, stride;
+  guint32 fourcc;
+  gboolean have_scanout;
+  gboolean dmabuf;
+  gint dmabuf_fd;
+  guint64 modifier;
+  gboolean y0_top;
+  guint64 serial;
+  gboolean damaged;
+  gboolean flushing;
+  gboolean closed;
+  gchar *closed_reason;
+  GPtrArray *pending_updates;   /* GDBusMethodInvocation, for UpdateDMABUF */
+  GPtrArray *held_updates;      /* replies owed once the frame is done */
+};
+
+/* ------------------------------------------------------------------------ */
+/* The listener: QEMU's calls, on the display thread. */
+
+static void
+close_reason_locked (OsvdiQemuDisplay * d, const gchar * reason)
+{
+  if (!d->closed) {
+    d->closed = TRUE;
+    d->closed_reason = g_strdup (reason);
+  }
+  g_cond_broadcast (&d->cond);
+}
+
+static void register_listener (OsvdiQemuDisplay * d);
+
+static guint32
+pixman_to_fourcc (guint32 format)
+{
+  switch (format) {
+    case PIXMAN_x8r8g8b8:
+      return FOURCC ('X', 'R', '2', '4');
+    case PIXMAN_a8r8g8b8:
+      return FOURCC ('A', 'R', '2', '4');
+    default:
+      return 0;
+  }
+}
+
+static void
+release_dmabuf_locked (OsvdiQemuDisplay * d)
+{
+  if (d->dmabuf_fd >= 0)
+    close (d->dmabuf_fd);
+  d->dmabuf_fd = -1;
+  d->dmabuf = FALSE;
+}
+
+static void
+on_scanout (OsvdiQemuDisplay * d, GVariant * params)
+{
+  guint32 w, h, stride, format, fourcc;
+  GVariant *data;
+  gsize len;
+  const guint8 *src;
+  guint row;
+
+  g_variant_get (params, "(uuuu@ay)", &w, &h, &stride, &format, &data);
+  src = g_variant_get_fixed_array (data, &len, 1);
+  fourcc = pixman_to_fourcc (format);
+  if (!fourcc || !w || !h || stride < w * 4 || len < (gsize) stride * h) {
+    g_warning ("QEMU display: ignoring a %ux%u scanout (stride %u, pixman "
+        "format 0x%08x, %" G_GSIZE_FORMAT " bytes)", w, h, stride, format,
+        len);
+    g_variant_unref (data);
+    return;
+  }
+  g_mutex_lock (&d->lock);
+  release_dmabuf_locked (d);
+  if (w != d->width || h != d->height || !d->mirror) {
+    g_free (d->mirror);
+    d->mirror = g_malloc ((gsize) w * 4 * h);
+  }
+  d->width = w;
+  d->height = h;
+  d->stride = w * 4;
+  d->fourcc = fourcc;
+  for (row = 0; row < h; row++)
+    memcpy (d->mirror + (gsize) row * d->stride, src + (gsize) row * stride,
+        d->stride);
+  if (!d->have_scanout || d->dmabuf)
+    d->serial++;
+  d->have_scanout = TRUE;
+  d->damaged = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+  g_variant_unref (data);
+}
+
+static void
+on_update (OsvdiQemuDisplay * d, GVariant * params)
+{
+  gint32 x, y, w, h;
+  guint32 stride, format;
+  GVariant *data;
+  gsize len;
+  const guint8 *src;
+  gint row;
+  gboolean outside;
+
+  g_variant_get (params, "(iiiiuu@ay)", &x, &y, &w, &h, &stride, &format,
+      &data);
+  src = g_variant_get_fixed_array (data, &len, 1);
+  g_mutex_lock (&d->lock);
+  /* QEMU 7.2 sends a resized surface's updates before (and without) a new
+   * Scanout: an update outside the mirror means the size changed. */
+  outside = !d->mirror || d->dmabuf || x < 0 || y < 0 || w <= 0 || h <= 0
+      || (guint) (x + w) > d->width || (guint) (y + h) > d->height
+      || stride < (guint32) w * 4 || len < (gsize) stride * (h - 1) + w * 4
+      || pixman_to_fourcc (format) != d->fourcc;
+  if (!outside) {
+    for (row = 0; row < h; row++)
+      memcpy (d->mirror + (gsize) (y + row) * d->stride + (gsize) x * 4,
+          src + (gsize) row * stride, (gsize) w * 4);
+    d->damaged = TRUE;
+    g_cond_broadcast (&d->cond);
+  }
+  g_mutex_unlock (&d->lock);
+  g_variant_unref (data);
+  if (outside && !d->registering)
+    register_listener (d);
+}
+
+static void
+on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
+    GDBusMethodInvocation * inv)
+{
+  GUnixFDList *fds = g_dbus_message_get_unix_fd_list
+      (g_dbus_method_invocation_get_message (inv));
+  gint32 handle;
+  guint32 w, h, stride, fourcc;
+  guint64 modifier;
+  gboolean y0_top;
+  gint fd;
+
+  g_variant_get (params, "(huuuutb)", &handle, &w, &h, &stride, &fourcc,
+      &modifier, &y0_top);
+  fd = fds ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+  if (fd < 0) {
+    g_warning ("QEMU display: ScanoutDMABUF without a file descriptor");
+    return;
+  }
+  g_mutex_lock (&d->lock);
+  release_dmabuf_locked (d);
+  d->dmabuf = TRUE;
+  d->dmabuf_fd = fd;
+  d->width = w;
+  d->height = h;
+  d->stride = stride;
+  d->fourcc = fourcc;
+  d->modifier = modifier;
+  d->y0_top = y0_top;
+  d->serial++;
+  d->have_scanout = TRUE;
+  d->damaged = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+}
+
+static void
+on_disable (OsvdiQemuDisplay * d)
+{
+  /* The guest turned its scanout off: no picture until the next Scanout;
+   * the stream stays (the connection is what ends it). */
+  g_mutex_lock (&d->lock);
+  release_dmabuf_locked (d);
+  d->have_scanout = FALSE;
+  g_mutex_unlock (&d->lock);
+}
+
+static void
+listener_method (GDBusConnection * conn, const gchar * sender,
+    const gchar * path, const gchar * iface, const gchar * method,
+    GVariant * params, GDBusMethodInvocation * inv, gpointer user_data)
+{
+  OsvdiQemuDisplay *d = user_data;
+
+  if (conn != d->listener) {
+    /* A replaced listener's last calls: stale sizes, ignore them. */
+    g_dbus_method_invocation_return_value (inv, NULL);
+    return;
+  }
+  if (g_str_equal (method, "Scanout")) {
+    on_scanout (d, params);
+  } else if (g_str_equal (method, "Update")) {
+    on_update (d, params);
+  } else if (g_str_equal (method, "ScanoutDMABUF")) {
+    on_scanout_dmabuf (d, params, inv);
+  } else if (g_str_equal (method, "UpdateDMABUF")) {
+    /* QEMU draws again only after this reply: it goes out once the frame
+     * that shows this update has left the source. */
+    g_mutex_lock (&d->lock);
+    d->damaged = TRUE;
+    g_ptr_array_add (d->pending_updates, inv);
+    g_cond_broadcast (&d->cond);
+    g_mutex_unlock (&d->lock);
+    return;
+  } else if (g_str_equal (method, "Disable")) {
+    on_disable (d);
+  } else if (g_str_equal (method, "MouseSet")) {
+    gint32 x, y, on;
+
+    g_variant_get (params, "(iii)", &x, &y, &on);
+    if (d->callbacks.cursor_move)
+      d->callbacks.cursor_move (d->user_data, x, y, on != 0);
+  } else if (g_str_equal (method, "CursorDefine")) {
+    gint32 w, h, hx, hy;
+    GVariant *data;
+    gsize len;
+    const guint8 *px;
+
+    g_variant_get (params, "(iiii@ay)", &w, &h, &hx, &hy, &data);
+    px = g_variant_get_fixed_array (data, &len, 1);
+    if (w > 0 && h > 0 && w <= 512 && h <= 512 && len >= (gsize) w * h * 4
+        && d->callbacks.cursor_define) {
+      GBytes *bytes = g_bytes_new (px, (gsize) w * h * 4);
+
+      d->callbacks.cursor_define (d->user_data, w, h, hx, hy, bytes);
+      g_bytes_unref (bytes);
+    }
+    g_variant_unref (data);
+  }
+  g_dbus_method_invocation_return_value (inv, NULL);
+}
+
+static const GDBusInterfaceVTable listener_vtable = {
+  .method_call = listener_method,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Registering the listener (display thread). */
+
+typedef struct
+{
+  OsvdiQemuDisplay *d;
+  gint our_end;
+} RegisterData;
+
+static void
+listener_closed (GDBusConnection * conn, gboolean remote, GError * error,
+    gpointer user_data)
+{
+  OsvdiQemuDisplay *d = user_data;
+
+  /* A replaced listener closes too; only the display connection's end
+   * ends the session. */
+  if (conn != d->listener)
+    g_ptr_array_remove (d->old_listeners, conn);
+}
+
+static void
+register_done (GObject * source, GAsyncResult * res, gpointer user_data)
+{
+  RegisterData *rd = user_data;
+  OsvdiQemuDisplay *d = rd->d;
+  GError *error = NULL;
+  GVariant *ret = g_dbus_connection_call_with_unix_fd_list_finish
+      (G_DBUS_CONNECTION (source), NULL, res, &error);
+
+  d->registering = FALSE;
+  if (!ret) {
+    g_mutex_lock (&d->lock);
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
+      gchar *why = g_strdup_printf ("RegisterListener failed: %s",
+          error->message);
+      close_reason_locked (d, why);
+      g_free (why);
+    }
+    g_mutex_unlock (&d->lock);
+    g_clear_error (&error);
+  } else {
+    g_variant_unref (ret);
+  }
+  g_free (rd);
+}
+
+/* Our end is the D-Bus *client* of the new connection: QEMU answers
+ * RegisterListener, then serves the handshake (a server on our side would
+ * deadlock it and freeze the VM). */
+static void
+register_listener (OsvdiQemuDisplay * d)
+{
+  gint sv[2];
+  GUnixFDList *fds;
+  GSocket *sock;
+  GSocketConnection *stream;
+  GDBusConnection *conn;
+  GError *error = NULL;
+  RegisterData *rd;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    g_mutex_lock (&d->lock);
+    close_reason_locked (d, g_strerror (errno));
+    g_mutex_unlock (&d->lock);
+    return;
+  }
+  fds = g_unix_fd_list_new_from_array (&sv[1], 1);     /* takes sv[1] */
+  rd = g_new0 (RegisterData, 1);
+  rd->d = d;
+  d->registering = TRUE;
+  g_dbus_connection_call_with_unix_fd_list (d->conn, NULL, d->console_path,
+      CONSOLE_IFACE, "RegisterListener", g_variant_new ("(h)", 0), NULL,
+      G_DBUS_CALL_FLAGS_NONE, -1, fds, NULL, register_done, rd);
+  g_object_unref (fds);
+
+  sock = g_socket_new_from_fd (sv[0], &error);
+  if (!sock)
+    goto failed;
+  stream = g_socket_connection_factory_create_connection (sock);
+  g_object_unref (sock);
+  conn = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+      G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING, NULL, NULL, &error);
+  g_object_unref (stream);
+  if (!conn)
+    goto failed;
+  g_dbus_connection_set_exit_on_close (conn, FALSE);
+  /* The old listener stays open until QEMU drops it: QEMU 7.2 files p2p
+   * listeners under one name, and our closing the old one would make it
+   * remove the new one. */
+  if (d->listener)
+    g_ptr_array_add (d->old_listeners, d->listener);
+  d->listener = conn;
+  g_signal_connect (conn, "closed", G_CALLBACK (listener_closed), d);
+  d->listener_id = g_dbus_connection_register_object (conn, LISTENER_PATH,
+      d->listener_info->interfaces[0], &listener_vtable, d, NULL, &error);
+  if (!d->listener_id)
+    goto failed;
+  g_dbus_connection_start_message_processing (conn);
+  return;
+
+failed:
+  g_mutex_lock (&d->lock);
+  {
+    gchar *why = g_strdup_printf ("setting up the display listener: %s",
+        error->message);
+    close_reason_locked (d, why);
+    g_free (why);
+  }
+  g_mutex_unlock (&d->lock);
+  g_clear_error (&error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Console and mouse properties (display thread). */
+
+static void
+apply_property (OsvdiQemuDisplay * d, const gchar * iface, const gchar * name,
+    GVariant * value)
+{
+  if (g_str_equal (iface, CONSOLE_IFACE)) {
+    if (g_str_equal (name, "Width") && g_variant_is_of_type (value,
+            G_VARIANT_TYPE_UINT32))
+      d->console_width = g_variant_get_uint32 (value);
+    else if (g_str_equal (name, "Height") && g_variant_is_of_type (value,
+            G_VARIANT_TYPE_UINT32))
+      d->console_height = g_variant_get_uint32 (value);
+  } else if (g_str_equal (iface, MOUSE_IFACE) && g_str_equal (name,
+          "IsAbsolute") && g_variant_is_of_type (value,
+          G_VARIANT_TYPE_BOOLEAN)) {
+    d->mouse_absolute = g_variant_get_boolean (value);
+  }
+}
+
+static void
+properties_changed (GDBusConnection * conn, const gchar * sender,
+    const gchar * path, const gchar * iface, const gchar * signal,
+    GVariant * params, gpointer user_data)
+{
+  OsvdiQemuDisplay *d = user_data;
+  const gchar *changed_iface, *name;
+  GVariantIter *iter;
+  GVariant *value;
+  gboolean resized;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (params, "(&sa{sv}as)", &changed_iface, &iter, NULL);
+  while (g_variant_iter_next (iter, "{&sv}", &name, &value)) {
+    apply_property (d, changed_iface, name, value);
+    g_variant_unref (value);
+  }
+  g_variant_iter_free (iter);
+  g_debug ("QEMU display: console %dx%d", d->console_width,
+      d->console_height);
+
+  /* The 7.2 resize trap: no new Scanout comes for a resized surface; a new
+   * listener registration makes QEMU send one of the right size. */
+  g_mutex_lock (&d->lock);
+  resized = d->have_scanout && !d->dmabuf && d->console_width > 0
+      && d->console_height > 0 && ((guint) d->console_width != d->width
+      || (guint) d->console_height != d->height);
+  g_mutex_unlock (&d->lock);
+  if (resized && !d->registering)
+    register_listener (d);
+}
+
+static void
+load_properties (OsvdiQemuDisplay * d, const gchar * iface)
+{
+  GVariant *ret, *props, *value;
+  GVariantIter iter;
+  const gchar *name;
+
+  ret = g_dbus_connection_call_sync (d->conn, NULL, d->console_path,
+      "org.freedesktop.DBus.Properties", "GetAll", g_variant_new ("(s)",
+          iface), G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 5000,
+      NULL, NULL);
+  if (!ret)
+    return;
+  props = g_variant_get_child_value (ret, 0);
+  g_variant_iter_init (&iter, props);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value)) {
+    apply_property (d, iface, name, value);
+    g_variant_unref (value);
+  }
+  g_variant_unref (props);
+  g_variant_unref (ret);
+}
+
+static void
+display_closed (GDBusConnection * conn, gboolean remote, GError * error,
+    gpointer user_data)
+{
+  OsvdiQemuDisplay *d = user_data;
+  gchar *why = g_strdup_printf ("QEMU closed the display connection%s%s "
+      "(the VM shut down or was destroyed, or another client took the "
+      "display)", error ? ": " : "", error ? error->message : "");
+
+  g_mutex_lock (&d->lock);
+  close_reason_locked (d, why);
+  g_mutex_unlock (&d->lock);
+  g_free (why);
+}
+
+/* ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  OsvdiQemuDisplay *d;
+  GError *error;
+  gboolean done;
+  GMutex lock;
+  GCond cond;
+} StartData;
+
+static gpointer
+display_thread (gpointer data)
+{
+  StartData *sd = data;
+  OsvdiQemuDisplay *d = sd->d;
+
+  g_main_context_push_thread_default (d->context);
+  d->props_sub = g_dbus_connection_signal_subscribe (d->conn, NULL,
+      "org.freedesktop.DBus.Properties", "PropertiesChanged",
+      d->console_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, properties_changed, d,
+      NULL);
+  g_signal_connect (d->conn, "closed", G_CALLBACK (display_closed), d);
+  load_properties (d, CONSOLE_IFACE);
+  load_properties (d, MOUSE_IFACE);
+  register_listener (d);
+
+  g_mutex_lock (&sd->lock);
+  sd->done = TRUE;
+  g_cond_signal (&sd->cond);
+  g_mutex_unlock (&sd->lock);
+
+  g_main_loop_run (d->loop);
+
+  g_dbus_connection_signal_unsubscribe (d->conn, d->props_sub);
+  g_ptr_array_set_size (d->old_listeners, 0);
+  if (d->listener) {
+    if (d->listener_id)
+      g_dbus_connection_unregister_object (d->listener, d->listener_id);
+    g_dbus_connection_close_sync (d->listener, NULL, NULL);
+    g_clear_object (&d->listener);
+  }
+  g_signal_handlers_disconnect_by_data (d->conn, d);
+  g_dbus_connection_close_sync (d->conn, NULL, NULL);
+  /* Let pending callbacks (register_done) run before the context goes. */
+  while (g_main_context_iteration (d->context, FALSE));
+  g_main_context_pop_thread_default (d->context);
+  return NULL;
+}
+
+OsvdiQemuDisplay *
+osvdi_qemu_display_new (gint fd, guint console,
+    const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data,
+    GError ** error)
+{
+  OsvdiQemuDisplay *d;
+  GSocket *sock;
+  GSocketConnection *stream;
+  GDBusConnection *conn;
+  StartData sd = { 0 };
+  gint own = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+
+  if (own < 0) {
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+        "qemu-display-fd %d: %s", fd, g_strerror (errno));
+    return NULL;
+  }
+  sock = g_socket_new_from_fd (own, error);
+  if (!sock) {
+    close (own);
+    return NULL;
+  }
+  stream = g_socket_connection_factory_create_connection (sock);
+  g_object_unref (sock);
+  conn = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, error);
+  g_object_unref (stream);
+  if (!conn) {
+    g_prefix_error (error, "qemu-display-fd %d is not QEMU's D-Bus display: ",
+        fd);
+    return NULL;
+  }
+  g_dbus_connection_set_exit_on_close (conn, FALSE);
+
+  d = g_new0 (OsvdiQemuDisplay, 1);
+  d->conn = conn;
+  d->console_path = g_strdup_printf (DISPLAY_PATH "/Console_%u", console);
+  d->listener_info = g_dbus_node_info_new_for_xml (listener_xml, NULL);
+  if (callbacks)
+    d->callbacks = *callbacks;
+  d->user_data = user_data;
+  d->dmabuf_fd = -1;
+  d->console_width = d->console_height = -1;
+  d->pending_updates = g_ptr_array_new ();
+  d->old_listeners = g_ptr_array_new_with_free_func (g_object_unref);
+  d->held_updates = g_ptr_array_new ();
+  g_mutex_init (&d->lock);
+  g_cond_init (&d->cond);
+
+  /* Is it a QEMU console at all? A clear error now beats a silent stream. */
+  {
+    GVariant *ret = g_dbus_connection_call_sync (conn, NULL, d->console_path,
+        "org.freedesktop.DBus.Properties", "Get", g_variant_new ("(ss)",
+            CONSOLE_IFACE, "Label"), NULL, G_DBUS_CALL_FLAGS_NONE, 5000,
+        NULL, error);
+
+    if (!ret) {
+      g_prefix_error (error, "no QEMU console %u on qemu-display-fd %d: ",
+          console, fd);
+      osvdi_qemu_display_free (d);
+      return NULL;
+    }
+    g_variant_unref (ret);
+  }
+
+  d->context = g_main_context_new ();
+  d->loop = g_main_loop_new (d->context, FALSE);
+  sd.d = d;
+  g_mutex_init (&sd.lock);
+  g_cond_init (&sd.cond);
+  d->thread = g_thread_new ("qemu-display", display_thread, &sd);
+  g_mutex_lock (&sd.lock);
+  while (!sd.done)
+    g_cond_wait (&sd.cond, &sd.lock);
+  g_mutex_unlock (&sd.lock);
+  g_mutex_clear (&sd.lock);
+  g_cond_clear (&sd.cond);
+  return d;
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reply_all (GPtrArray * invocations)
+{
+  guint i;
+
+  for (i = 0; i < invocations->len; i++)
+    g_dbus_method_invocation_return_value (invocations->pdata[i], NULL);
+  g_ptr_array_set_size (invocations, 0);
+}
+
+void
+osvdi_qemu_display_free (OsvdiQemuDisplay * d)
+{
+  if (!d)
+    return;
+  if (d->thread) {
+    g_main_context_invoke (d->context, quit_loop, d->loop);
+    g_thread_join (d->thread);
+  } else if (d->conn) {
+    g_dbus_connection_close_sync (d->conn, NULL, NULL);
+  }
+  reply_all (d->pending_updates);
+  reply_all (d->held_updates);
+  g_ptr_array_unref (d->pending_updates);
+  g_ptr_array_unref (d->held_updates);
+  g_ptr_array_unref (d->old_listeners);
+  g_clear_pointer (&d->loop, g_main_loop_unref);
+  g_clear_pointer (&d->context, g_main_context_unref);
+  g_clear_object (&d->conn);
+  g_clear_pointer (&d->listener_info, g_dbus_node_info_unref);
+  if (d->dmabuf_fd >= 0)
+    close (d->dmabuf_fd);
+  g_free (d->mirror);
+  g_free (d->console_path);
+  g_free (d->closed_reason);
+  g_mutex_clear (&d->lock);
+  g_cond_clear (&d->cond);
+  g_free (d);
+}
+
+static void
+fill_frame_locked (OsvdiQemuDisplay * d, OsvdiQemuFrame * f)
+{
+  f->width = d->width;
+  f->height = d->height;
+  f->stride = d->stride;
+  f->fourcc = d->fourcc;
+  f->modifier = d->dmabuf ? d->modifier : 0;
+  f->dmabuf = d->dmabuf;
+  f->dmabuf_fd = d->dmabuf_fd;
+  f->y0_top = d->dmabuf ? d->y0_top : TRUE;
+  f->scanout_serial = d->serial;
+  f->token = NULL;
+}
+
+OsvdiQemuFrameResult
+osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
+    gboolean force, guint8 * dest, gsize dest_size, guint dest_stride,
+    OsvdiQemuFrame * f)
+{
+  OsvdiQemuFrameResult res;
+
+  g_mutex_lock (&d->lock);
+  for (;;) {
+    if (d->flushing) {
+      res = OSVDI_QEMU_FRAME_FLUSHING;
+      break;
+    }
+    if (d->closed) {
+      res = OSVDI_QEMU_FRAME_CLOSED;
+      break;
+    }
+    if (d->have_scanout && (d->damaged || force)) {
+      fill_frame_locked (d, f);
+      if (!d->dmabuf && dest && dest_stride >= d->stride
+          && dest_size >= (gsize) dest_stride * d->height) {
+        guint row;
+
+        for (row = 0; row < d->height; row++)
+          memcpy (dest + (gsize) row * dest_stride,
+              d->mirror + (gsize) row * d->stride, d->stride);
+      }
+      if (d->dmabuf && d->pending_updates->len) {
+        /* These replies wait for the frame: handed over with it. */
+        GPtrArray *owed = g_ptr_array_new ();
+
+        g_ptr_array_extend_and_steal (owed, d->pending_updates);
+        d->pending_updates = g_ptr_array_new ();
+        f->token = owed;
+      }
+      d->damaged = FALSE;
+      res = OSVDI_QEMU_FRAME_OK;
+      break;
+    }
+    if (!g_cond_wait_until (&d->cond, &d->lock, deadline_us)) {
+      res = OSVDI_QEMU_FRAME_TIMEOUT;
+      break;
+    }
+  }
+  g_mutex_unlock (&d->lock);
+  return res;
+}
+
+gboolean
+osvdi_qemu_display_peek_size (OsvdiQemuDisplay * d, guint * width,
+    guint * height, gboolean * dmabuf)
+{
+  gboolean have;
+
+  g_mutex_lock (&d->lock);
+  have = d->have_scanout;
+  *width = d->width;
+  *height = d->height;
+  *dmabuf = d->dmabuf;
+  g_mutex_unlock (&d->lock);
+  return have;
+}
+
+void
+osvdi_qemu_display_frame_done (OsvdiQemuDisplay * d, gpointer token)
+{
+  GPtrArray *owed = token;
+
+  if (!owed)
+    return;
+  reply_all (owed);
+  g_ptr_array_unref (owed);
+}
+
+void
+osvdi_qemu_display_set_flushing (OsvdiQemuDisplay * d, gboolean flushing)
+{
+  g_mutex_lock (&d->lock);
+  d->flushing = flushing;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+}
+
+const gchar *
+osvdi_qemu_display_closed_reason (OsvdiQemuDisplay * d)
+{
+  return d->closed_reason ? d->closed_reason : "the display connection "
+      "closed";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Input: queued to the display thread, where the mouse mode is known. */
+
+typedef enum
+{ INPUT_KEY, INPUT_MOVE, INPUT_BUTTON } InputKind;
+
+typedef struct
+{
+  OsvdiQemuDisplay *d;
+  InputKind kind;
+  guint code;
+  gboolean pressed;
+  gint x, y, dx, dy;
+  gboolean have_delta;
+} Input;
+
+static void
+input_done (GObject * source, GAsyncResult * res, gpointer user_data)
+{
+  GError *error = NULL;
+  GVariant *ret = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source),
+      res, &error);
+
+  if (ret)
+    g_variant_unref (ret);
+  else {
+    /* A guest that switched mouse mode in between: harmless, but say it. */
+    g_debug ("QEMU input call failed: %s", error->message);
+    g_error_free (error);
+  }
+}
+
+static void
+call (OsvdiQemuDisplay * d, const gchar * iface, const gchar * method,
+    GVariant * args)
+{
+  g_dbus_connection_call (d->conn, NULL, d->console_path, iface, method,
+      args, NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, input_done, NULL);
+}
+
+static gboolean
+input_dispatch (gpointer data)
+{
+  Input *in = data;
+  OsvdiQemuDisplay *d = in->d;
+
+  switch (in->kind) {
+    case INPUT_KEY:
+      call (d, KEYBOARD_IFACE, in->pressed ? "Press" : "Release",
+          g_variant_new ("(u)", in->code));
+      break;
+    case INPUT_BUTTON:
+      call (d, MOUSE_IFACE, in->pressed ? "Press" : "Release",
+          g_variant_new ("(u)", in->code));
+      break;
+    case INPUT_MOVE:
+      if (d->mouse_absolute) {
+        gint w = d->console_width > 0 ? d->console_width : (gint) d->width;
+        gint h = d->console_height > 0 ? d->console_height : (gint) d->height;
+
+        call (d, MOUSE_IFACE, "SetAbsPosition", g_variant_new ("(uu)",
+                (guint) CLAMP (in->x, 0, MAX (w - 1, 0)),
+                (guint) CLAMP (in->y, 0, MAX (h - 1, 0))));
+      } else {
+        gint dx = in->have_delta ? in->dx : in->x - d->last_x;
+        gint dy = in->have_delta ? in->dy : in->y - d->last_y;
+
+        if (dx || dy)
+          call (d, MOUSE_IFACE, "RelMotion", g_variant_new ("(ii)", dx, dy));
+      }
+      d->last_x = in->x;
+      d->last_y = in->y;
+      break;
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+queue_input (OsvdiQemuDisplay * d, Input * in)
+{
+  in->d = d;
+  g_main_context_invoke_full (d->context, G_PRIORITY_DEFAULT, input_dispatch,
+      g_memdup2 (in, sizeof (*in)), g_free);
+}
+
+void
+osvdi_qemu_display_key (OsvdiQemuDisplay * d, guint qnum, gboolean pressed)
+{
+  Input in = {.kind = INPUT_KEY,.code = qnum,.pressed = pressed };
+
+  queue_input (d, &in);
+}
+
+void
+osvdi_qemu_display_mouse_move (OsvdiQemuDisplay * d, gint x, gint y,
+    gboolean have_delta, gint dx, gint dy)
+{
+  Input in = {.kind = INPUT_MOVE,.x = x,.y = y,.have_delta = have_delta,
+    .dx = dx,.dy = dy
+  };
+
+  queue_input (d, &in);
+}
+
+void
+osvdi_qemu_display_mouse_button (OsvdiQemuDisplay * d, guint button,
+    gboolean pressed)
+{
+  Input in = {.kind = INPUT_BUTTON,.code = button,.pressed = pressed };
+
+  queue_input (d, &in);
+}

@@ -1,0 +1,96 @@
+/* OSVDI - vfiodmabufsrc's second provider: QEMU's D-Bus display
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * On a compute host QEMU owns the VM's mdev, so only QEMU can read its
+ * display. QEMU's `-display dbus` (libvirt: <graphics type='dbus'
+ * p2p='yes'/>, virDomainOpenGraphicsFD) hands the console's scanouts to one
+ * peer and takes keyboard and mouse back. This is that peer: a D-Bus client
+ * of org.qemu.Display1 on its own thread and GMainContext, with a listener
+ * (org.qemu.Display1.Listener) that mirrors the console.
+ *
+ * Plain GLib/GIO, no GStreamer: the element copies frames out and turns
+ * cursor callbacks into events.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _OsvdiQemuDisplay OsvdiQemuDisplay;
+
+typedef struct
+{
+  /* Called on the display's thread. @bgra: width * height pixels, B G R A
+   * in memory (QEMU's cursor format on little-endian hosts). */
+  void (*cursor_define) (gpointer user_data, guint width, guint height,
+      gint hot_x, gint hot_y, GBytes * bgra);
+  void (*cursor_move) (gpointer user_data, gint x, gint y, gboolean visible);
+} OsvdiQemuDisplayCallbacks;
+
+/* Connects to QEMU's display over @fd (a p2p D-Bus connection, as
+ * virDomainOpenGraphicsFD or QMP add_client @dbus-display give it; the
+ * display takes its own duplicate) and registers the listener for console
+ * @console. */
+OsvdiQemuDisplay *osvdi_qemu_display_new (gint fd, guint console,
+    const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data,
+    GError ** error);
+void osvdi_qemu_display_free (OsvdiQemuDisplay * display);
+
+typedef enum
+{
+  OSVDI_QEMU_FRAME_OK,          /* @frame filled */
+  OSVDI_QEMU_FRAME_TIMEOUT,     /* nothing new before the deadline */
+  OSVDI_QEMU_FRAME_FLUSHING,    /* osvdi_qemu_display_set_flushing (TRUE) */
+  OSVDI_QEMU_FRAME_CLOSED,      /* QEMU went away (VM shut down, killed) */
+} OsvdiQemuFrameResult;
+
+typedef struct
+{
+  guint width, height, stride;
+  guint32 fourcc;               /* DRM fourcc: XR24 / AR24 for memory */
+  guint64 modifier;
+  gboolean dmabuf;              /* a GL scanout: @dmabuf_fd, no pixels */
+  gint dmabuf_fd;               /* borrowed: valid until the next scanout */
+  gboolean y0_top;
+  guint64 scanout_serial;       /* changes with each new scanout */
+  gpointer token;               /* dmabuf frames: pass to _frame_done() */
+} OsvdiQemuFrame;
+
+/* Waits until the console has changed since the last frame (or @force),
+ * @deadline_us (monotonic) passes, flushing is set or QEMU goes away. For
+ * a memory scanout, copies the mirror into @dest (@dest_stride) when it is
+ * big enough for the frame's size; @frame says the size either way. */
+OsvdiQemuFrameResult osvdi_qemu_display_next_frame (OsvdiQemuDisplay *
+    display, gint64 deadline_us, gboolean force, guint8 * dest,
+    gsize dest_size, guint dest_stride, OsvdiQemuFrame * frame);
+
+/* The size a memory frame would have now, without consuming it (FALSE
+ * while there is no scanout). */
+gboolean osvdi_qemu_display_peek_size (OsvdiQemuDisplay * display,
+    guint * width, guint * height, gboolean * dmabuf);
+
+/* A dmabuf frame has left the source's hands: QEMU may draw again (the
+ * pending UpdateDMABUF replies are sent). Any thread. */
+void osvdi_qemu_display_frame_done (OsvdiQemuDisplay * display,
+    gpointer token);
+
+void osvdi_qemu_display_set_flushing (OsvdiQemuDisplay * display,
+    gboolean flushing);
+
+/* Why the connection ended (valid once a wait returned CLOSED). */
+const gchar *osvdi_qemu_display_closed_reason (OsvdiQemuDisplay * display);
+
+/* Input into the VM, from any thread (queued to the display's thread). */
+void osvdi_qemu_display_key (OsvdiQemuDisplay * display, guint qnum,
+    gboolean pressed);
+/* @x, @y in console pixels: absolute when the guest's pointer is
+ * (IsAbsolute), else sent as the motion from the last position. @dx/@dy:
+ * a relative client's raw motion, used when the guest is relative. */
+void osvdi_qemu_display_mouse_move (OsvdiQemuDisplay * display, gint x,
+    gint y, gboolean have_delta, gint dx, gint dy);
+/* QEMU's buttons: 0 left, 1 middle, 2 right, 3 wheel up, 4 wheel down. */
+void osvdi_qemu_display_mouse_button (OsvdiQemuDisplay * display,
+    guint button, gboolean pressed);
+
+G_END_DECLS
