@@ -577,6 +577,7 @@ osvdi_qemu_display_new (gint fd, guint console,
   GSocketConnection *stream;
   GDBusConnection *conn;
   StartData sd = { 0 };
+  GMainContext *context;
   gint own = fcntl (fd, F_DUPFD_CLOEXEC, 3);
 
   if (own < 0) {
@@ -587,14 +588,21 @@ osvdi_qemu_display_new (gint fd, guint console,
   sock = g_socket_new_from_fd (own, error);
   if (!sock) {
     close (own);
+    g_prefix_error (error, "qemu-display-fd %d is not QEMU's display: ", fd);
     return NULL;
   }
   stream = g_socket_connection_factory_create_connection (sock);
   g_object_unref (sock);
+  /* A connection signals ("closed") in the context it was made in: the
+   * display thread's. */
+  context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
   conn = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, error);
+  g_main_context_pop_thread_default (context);
   g_object_unref (stream);
   if (!conn) {
+    g_main_context_unref (context);
     g_prefix_error (error, "qemu-display-fd %d is not QEMU's D-Bus display: ",
         fd);
     return NULL;
@@ -603,6 +611,7 @@ osvdi_qemu_display_new (gint fd, guint console,
 
   d = g_new0 (OsvdiQemuDisplay, 1);
   d->conn = conn;
+  d->context = context;
   d->console_path = g_strdup_printf (DISPLAY_PATH "/Console_%u", console);
   d->listener_info = g_dbus_node_info_new_for_xml (listener_xml, NULL);
   if (callbacks)
@@ -618,11 +627,14 @@ osvdi_qemu_display_new (gint fd, guint console,
 
   /* Is it a QEMU console at all? A clear error now beats a silent stream. */
   {
-    GVariant *ret = g_dbus_connection_call_sync (conn, NULL, d->console_path,
+    GVariant *ret;
+
+    g_main_context_push_thread_default (context);
+    ret = g_dbus_connection_call_sync (conn, NULL, d->console_path,
         "org.freedesktop.DBus.Properties", "Get", g_variant_new ("(ss)",
             CONSOLE_IFACE, "Label"), NULL, G_DBUS_CALL_FLAGS_NONE, 5000,
         NULL, error);
-
+    g_main_context_pop_thread_default (context);
     if (!ret) {
       g_prefix_error (error, "no QEMU console %u on qemu-display-fd %d: ",
           console, fd);
@@ -632,7 +644,6 @@ osvdi_qemu_display_new (gint fd, guint console,
     g_variant_unref (ret);
   }
 
-  d->context = g_main_context_new ();
   d->loop = g_main_loop_new (d->context, FALSE);
   sd.d = d;
   g_mutex_init (&sd.lock);

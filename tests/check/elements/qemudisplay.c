@@ -1,0 +1,394 @@
+/* OSVDI - vfiodmabufsrc on a real QEMU's D-Bus display
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Each test boots a real QEMU (TCG, SeaBIOS, a VGA card, -display
+ * dbus,p2p=yes), obtains a display connection the way libvirt does (QMP
+ * getfd + add_client @dbus-display) and runs vfiodmabufsrc
+ * qemu-display-fd=... against it; a real SPICE client (spice-client-glib)
+ * sees the picture and types into the VM.
+ */
+#include <gst/check/gstcheck.h>
+#include <gio/gio.h>
+#include <gio/gunixfdmessage.h>
+#include <gio/gunixsocketaddress.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "osvdi-test-client.h"
+
+#define PASSWORD "qemu-test"
+
+typedef struct
+{
+  GSubprocess *qemu;
+  GSocket *qmp;
+  gchar *dir;
+  GString *in;
+} Qemu;
+
+/* One QMP reply (events skipped); FALSE on an error reply. */
+static gboolean
+qmp_reply (Qemu * q, gchar ** text)
+{
+  for (;;) {
+    gchar *nl;
+
+    while (!(nl = strchr (q->in->str, '\n'))) {
+      gchar buf[4096];
+      gssize n = g_socket_receive (q->qmp, buf, sizeof (buf), NULL, NULL);
+
+      fail_unless (n > 0, "QMP connection lost");
+      g_string_append_len (q->in, buf, n);
+    }
+    {
+      gchar *line = g_strndup (q->in->str, nl - q->in->str);
+
+      g_string_erase (q->in, 0, nl - q->in->str + 1);
+      if (strstr (line, "\"event\"")) {
+        g_free (line);
+        continue;
+      }
+      if (text)
+        *text = g_strdup (line);
+      if (strstr (line, "\"return\"")) {
+        g_free (line);
+        return TRUE;
+      }
+      g_free (line);
+      return FALSE;
+    }
+  }
+}
+
+static void
+qmp_send (Qemu * q, const gchar * json, gint fd)
+{
+  GOutputVector v = { json, strlen (json) };
+  GSocketControlMessage *msg = NULL;
+  GError *error = NULL;
+
+  if (fd >= 0) {
+    msg = g_unix_fd_message_new ();
+    fail_unless (g_unix_fd_message_append_fd (G_UNIX_FD_MESSAGE (msg), fd,
+            NULL));
+  }
+  fail_unless (g_socket_send_message (q->qmp, NULL, &v, 1, msg ? &msg : NULL,
+          msg ? 1 : 0, 0, NULL, &error) == (gssize) v.size, "%s",
+      error ? error->message : "short write");
+  g_clear_object (&msg);
+}
+
+static void
+qmp (Qemu * q, const gchar * json, gint fd)
+{
+  gchar *reply = NULL;
+
+  qmp_send (q, json, fd);
+  fail_unless (qmp_reply (q, &reply), "QMP %s: %s", json, reply);
+  g_free (reply);
+}
+
+static Qemu *
+qemu_start (void)
+{
+  Qemu *q = g_new0 (Qemu, 1);
+  gchar *sock, *qmp_arg;
+  GSocketAddress *addr;
+  GError *error = NULL;
+  guint i;
+
+  q->dir = g_dir_make_tmp ("osvdi-qemu-XXXXXX", NULL);
+  sock = g_build_filename (q->dir, "qmp.sock", NULL);
+  qmp_arg = g_strdup_printf ("unix:%s,server=on,wait=off", sock);
+  /* SeaBIOS waits a minute at "Press ESC for boot menu." */
+  q->qemu = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE |
+      G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "qemu-system-x86_64",
+      "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
+      "-device", "VGA", "-display", "dbus,p2p=yes", "-qmp", qmp_arg,
+      "-boot", "menu=on,splash-time=60000", "-serial", "null", NULL);
+  fail_unless (q->qemu != NULL, "%s", error ? error->message : "");
+  q->qmp = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
+      NULL);
+  addr = g_unix_socket_address_new (sock);
+  for (i = 0; i < 200; i++) {
+    if (g_socket_connect (q->qmp, addr, NULL, NULL))
+      break;
+    g_usleep (50 * 1000);
+  }
+  fail_unless (i < 200, "QEMU's QMP socket never appeared");
+  g_object_unref (addr);
+  g_free (sock);
+  g_free (qmp_arg);
+  q->in = g_string_new (NULL);
+  {
+    gchar *greeting = NULL;
+
+    qmp_reply (q, &greeting);   /* {"QMP": ...} has no "return" */
+    g_free (greeting);
+  }
+  qmp (q, "{\"execute\": \"qmp_capabilities\"}", -1);
+  return q;
+}
+
+/* A display connection, as virDomainOpenGraphicsFD gives one out. */
+static gint
+qemu_display_fd (Qemu * q)
+{
+  gint sv[2];
+
+  fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  qmp (q, "{\"execute\": \"getfd\", \"arguments\": {\"fdname\": \"osvdi\"}}",
+      sv[1]);
+  close (sv[1]);
+  qmp (q, "{\"execute\": \"add_client\", \"arguments\": {\"protocol\": "
+      "\"@dbus-display\", \"fdname\": \"osvdi\"}}", -1);
+  return sv[0];
+}
+
+static void
+qemu_stop (Qemu * q)
+{
+  gchar *argv[] = { "rm", "-rf", q->dir, NULL };
+
+  g_subprocess_force_exit (q->qemu);
+  g_subprocess_wait (q->qemu, NULL, NULL);
+  g_object_unref (q->qemu);
+  g_object_unref (q->qmp);
+  g_string_free (q->in, TRUE);
+  g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+      NULL, NULL, NULL);
+  g_free (q->dir);
+  g_free (q);
+}
+
+/* Pixels in rows [@y0, @y1) brighter than mid-grey: SeaBIOS's text. */
+static guint
+lit_pixels (OsvdiTestClient * client, gint y0, gint y1)
+{
+  guint8 *px;
+  gint stride, w, h, x, y;
+  guint n = 0;
+
+  if (!osvdi_test_client_primary (client, &px, &stride, &w, &h))
+    return 0;
+  for (y = MAX (y0, 0); y < MIN (y1, h); y++)
+    for (x = 0; x < w; x++) {
+      const guint8 *p = px + (gsize) y * stride + x * 4;
+
+      if (p[0] > 128 && p[1] > 128 && p[2] > 128)
+        n++;
+    }
+  return n;
+}
+
+static gboolean
+wait_lit (OsvdiTestClient * client, gint y0, gint y1, guint min, guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+
+  while (g_get_monotonic_time () < end) {
+    if (lit_pixels (client, y0, y1) >= min)
+      return TRUE;
+    osvdi_test_client_iterate (50);
+  }
+  return FALSE;
+}
+
+GST_START_TEST (test_seabios_to_spice_client)
+{
+  Qemu *q = qemu_start ();
+  gint fd = qemu_display_fd (q);
+  gint port = osvdi_test_client_free_port ();
+  gchar *desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
+      fd, port);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  OsvdiTestClientConfig cfg = {.port = port,.password = PASSWORD };
+  OsvdiTestClient *client;
+  gint w = 0, h = 0, event;
+  guint before;
+
+  fail_unless (p != NULL);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  /* The element took its own duplicate. */
+  close (fd);
+
+  client = osvdi_test_client_new (&cfg);
+  fail_unless (osvdi_test_client_connect (client));
+  fail_unless (osvdi_test_client_wait_open (client, 20000, &event),
+      "client did not connect (%d)", event);
+
+  /* SeaBIOS's banner, in VGA text mode (720x400). */
+  fail_unless (wait_lit (client, 0, 16, 100, 60000), "no SeaBIOS banner "
+      "(%u lit pixels in the first text row)", lit_pixels (client, 0, 16));
+  fail_unless (osvdi_test_client_size (client, &w, &h));
+  fail_unless_equals_int (w, 720);
+  fail_unless_equals_int (h, 400);
+  fail_unless (wait_lit (client, 32, 48, 100, 30000),
+      "no \"Press ESC for boot menu.\"");
+  before = lit_pixels (client, 56, 400);
+  fail_unless (before < 50, "%u lit pixels below the prompt already",
+      before);
+
+  /* Esc, typed at the SPICE client, reaches SeaBIOS: the boot menu. */
+  fail_unless (osvdi_test_client_wait_inputs (client, 10000));
+  osvdi_test_client_key (client, 0x01, TRUE);
+  osvdi_test_client_iterate (100);
+  osvdi_test_client_key (client, 0x01, FALSE);
+  fail_unless (wait_lit (client, 56, 400, before + 200, 60000),
+      "the boot menu did not open (%u lit pixels below the prompt)",
+      lit_pixels (client, 56, 400));
+
+  osvdi_test_client_free (client);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  g_free (desc);
+  qemu_stop (q);
+}
+
+GST_END_TEST;
+
+/* The VM goes away: the stream ends as on-disconnect says. */
+static void
+check_disconnect (const gchar * mode, GstMessageType want)
+{
+  Qemu *q = qemu_start ();
+  gint fd = qemu_display_fd (q);
+  gchar *desc = g_strdup_printf ("vfiodmabufsrc name=src "
+      "qemu-display-fd=%d on-disconnect=%s ! fakesink name=sink", fd, mode);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  GstMessage *m;
+  GstSample *last = NULL;
+  guint i;
+
+  g_object_set (sink, "enable-last-sample", TRUE, NULL);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  close (fd);
+  /* A frame first: the connection works. */
+  for (i = 0; i < 300 && !last; i++) {
+    g_usleep (100 * 1000);
+    g_object_get (sink, "last-sample", &last, NULL);
+  }
+  fail_unless (last != NULL, "no frame from QEMU");
+  gst_sample_unref (last);
+
+  g_subprocess_force_exit (q->qemu);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 20 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "nothing happened when QEMU died");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (m), want);
+  if (want == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+
+    gst_message_parse_error (m, &err, &dbg);
+    fail_unless (strstr (err->message, "display went away"), "%s",
+        err->message);
+    fail_unless (dbg && strstr (dbg, "closed the display connection"), "%s",
+        dbg);
+    g_error_free (err);
+    g_free (dbg);
+  }
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  g_free (desc);
+  qemu_stop (q);
+}
+
+GST_START_TEST (test_disconnect_eos)
+{
+  check_disconnect ("eos", GST_MESSAGE_EOS);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_disconnect_error)
+{
+  check_disconnect ("error", GST_MESSAGE_ERROR);
+}
+
+GST_END_TEST;
+
+static gchar *
+start_error (const gchar * desc)
+{
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *text;
+
+  fail_unless (p != NULL);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      == GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, &text);
+  g_free (text);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  return text;
+}
+
+/* No QEMU needed: what a wrong fd or wrong settings say. */
+GST_START_TEST (test_bad_settings)
+{
+  gint sv[2];
+  gchar *desc, *text;
+
+  text = start_error ("vfiodmabufsrc qemu-display-fd=0 "
+      "mdev=00000000-0000-0000-0000-000000000000 ! fakesink");
+  fail_unless (strstr (text, "exactly one"), "%s", text);
+  g_free (text);
+
+  /* A peer that hung up before the handshake. */
+  fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  close (sv[1]);
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! fakesink",
+      sv[0]);
+  text = start_error (desc);
+  fail_unless (strstr (text, "QEMU's display"), "%s", text);
+  g_free (text);
+  g_free (desc);
+  close (sv[0]);
+
+  /* Not a socket at all. */
+  text = start_error ("vfiodmabufsrc qemu-display-fd=999 ! fakesink");
+  fail_unless (strstr (text, "QEMU's display"), "%s", text);
+  g_free (text);
+}
+
+GST_END_TEST;
+
+static Suite *
+qemudisplay_suite (void)
+{
+  Suite *s = suite_create ("qemudisplay");
+  TCase *tc = tcase_create ("qemu");
+  gchar *qemu = g_find_program_in_path ("qemu-system-x86_64");
+
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 240);
+  tcase_add_test (tc, test_bad_settings);
+  if (qemu || g_getenv ("CI")) {
+    tcase_add_test (tc, test_seabios_to_spice_client);
+    tcase_add_test (tc, test_disconnect_eos);
+    tcase_add_test (tc, test_disconnect_error);
+  } else {
+    g_printerr ("qemu-system-x86_64 not found: only the tests without a VM "
+        "run (scripts/test installs it as root)\n");
+  }
+  g_free (qemu);
+  return s;
+}
+
+GST_CHECK_MAIN (qemudisplay);
