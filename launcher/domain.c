@@ -48,6 +48,14 @@ osvdi_domain_info_parse (const gchar * xml, GError ** error)
   info->mdev_uuid = xpath_string (ctx, "string(/domain/devices/hostdev"
       "[@mode='subsystem'][@type='mdev'][@display='on']"
       "/source/address/@uuid)");
+  /* QEMU's D-Bus display, handed out peer to peer by OpenGraphicsFD. */
+  {
+    xmlXPathObjectPtr obj = xmlXPathEvalExpression (BAD_CAST
+        "boolean(/domain/devices/graphics[@type='dbus'][@p2p='yes'])", ctx);
+
+    info->dbus_display = obj && obj->type == XPATH_BOOLEAN && obj->boolval;
+    xmlXPathFreeObject (obj);
+  }
   info->instance_name = xpath_string (ctx,
       "string(/domain/metadata/nova:instance/nova:name)");
   info->flavor = xpath_string (ctx,

@@ -12,6 +12,7 @@ typedef struct
   gchar *uuid;                  /* domain UUID (= Nova instance UUID) */
   gchar *name;                  /* libvirt domain name */
   gchar *mdev_uuid;             /* first mdev hostdev with display='on' */
+  gboolean dbus_display;        /* <graphics type='dbus' p2p='yes'/> */
   /* Nova's metadata, NULL when absent */
   gchar *instance_name;
   gchar *flavor;

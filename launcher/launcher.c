@@ -58,6 +58,7 @@ typedef struct
   OsvdiDomainInfo *info;
   gchar *flavor_file;
   gchar *pipeline;
+  gboolean display_fd;          /* hand QEMU's D-Bus display over as fd 5 */
   gint port, tls_port;
   gchar *ticket;
   gint64 ticket_expiry;         /* unix time, 0: none */
@@ -482,6 +483,31 @@ session_spawn (Session * s)
   sl = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_take_fd (sl, ticket_pipe[0], 3);
   g_subprocess_launcher_take_fd (sl, status_pipe[1], 4);
+  if (s->display_fd) {
+    /* A fresh connection to QEMU's display for every start: QEMU serves
+     * one client at a time, and a restarted pipeline needs a new one. */
+    virDomainPtr dom = l->conn ? virDomainLookupByUUIDString (l->conn,
+        s->info->uuid) : NULL;
+    gint fd = dom ? virDomainOpenGraphicsFD (dom, 0, 0) : -1;
+
+    if (fd < 0) {
+      gchar *how = g_strdup_printf ("could not be started: no D-Bus display "
+          "connection from libvirt (%s)", virGetLastErrorMessage ());
+
+      LOG_ERROR ("%s: virDomainOpenGraphicsFD: %s", s->info->uuid,
+          virGetLastErrorMessage ());
+      if (dom)
+        virDomainFree (dom);
+      g_object_unref (sl);
+      close (status_pipe[0]);
+      s->started_at = g_get_monotonic_time ();
+      session_failed (s, how);
+      g_free (how);
+      return;
+    }
+    virDomainFree (dom);
+    g_subprocess_launcher_take_fd (sl, fd, 5);
+  }
   g_subprocess_launcher_set_child_setup (sl, child_setup, NULL, NULL);
   s->proc = g_subprocess_launcher_spawn (sl, &error, l->cfg->runner,
       "--domain", s->info->uuid, "--ticket-fd", "3", "--status-fd", "4",
@@ -599,8 +625,10 @@ session_ensure (Launcher * l, virDomainPtr dom)
     g_clear_error (&error);
     return;
   }
-  if (!info->mdev_uuid) {
-    skip_domain (l, uuid, "it has no mediated device with display='on'");
+  if (!info->mdev_uuid && !info->dbus_display) {
+    skip_domain (l, uuid, "it has neither a mediated device with "
+        "display='on' nor a D-Bus display (<graphics type='dbus' "
+        "p2p='yes'/>)");
     return;
   }
 
@@ -633,8 +661,30 @@ session_ensure (Launcher * l, virDomainPtr dom)
     return;
   }
 
+  /* What the flavor reads from the VM must be there. */
+  {
+    const gchar *missing = NULL;
+
+    if (strstr (tmpl, "${MDEV_UUID}") && !info->mdev_uuid)
+      missing = "${MDEV_UUID}, but the VM has no mediated device with "
+          "display='on'";
+    else if (strstr (tmpl, "${QEMU_DISPLAY_FD}") && !info->dbus_display)
+      missing = "${QEMU_DISPLAY_FD}, but the VM has no D-Bus display "
+          "(<graphics type='dbus' p2p='yes'/>)";
+    if (missing) {
+      gchar *reason = g_strdup_printf ("%s uses %s", flavor_file, missing);
+
+      skip_domain (l, uuid, reason);
+      g_free (reason);
+      g_free (tmpl);
+      g_free (flavor_file);
+      return;
+    }
+  }
+
   s = g_new0 (Session, 1);
   s->launcher = l;
+  s->display_fd = strstr (tmpl, "${QEMU_DISPLAY_FD}") != NULL;
   s->cancel = g_cancellable_new ();
   s->backoff_ms = l->cfg->backoff_initial_ms;
   s->flavor_file = flavor_file;
@@ -664,7 +714,10 @@ session_ensure (Launcher * l, virDomainPtr dom)
   g_snprintf (port_s, sizeof (port_s), "%d", s->port);
   g_snprintf (tls_s, sizeof (tls_s), "%d", s->tls_port);
   g_snprintf (life_s, sizeof (life_s), "%u", l->cfg->ticket_lifetime);
-  g_hash_table_insert (vars, "MDEV_UUID", s->info->mdev_uuid);
+  g_hash_table_insert (vars, "MDEV_UUID", s->info->mdev_uuid ?
+      s->info->mdev_uuid : "");
+  /* The runner finds QEMU's display connection there (session_spawn). */
+  g_hash_table_insert (vars, "QEMU_DISPLAY_FD", "5");
   g_hash_table_insert (vars, "DOMAIN_UUID", s->info->uuid);
   g_hash_table_insert (vars, "DOMAIN_NAME", s->info->name);
   g_hash_table_insert (vars, "INSTANCE_NAME", s->info->instance_name ?

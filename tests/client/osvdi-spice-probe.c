@@ -1,15 +1,18 @@
 /* OSVDI - a command-line SPICE client for tests: connect, wait for pixels
  * SPDX-License-Identifier: Apache-2.0
  *
- *   osvdi-spice-probe --port P [--password T] [--seconds S] X,Y,RRGGBB...
+ *   osvdi-spice-probe --port P [--password T] [--seconds S]
+ *                     [--lit X0,Y0,X1,Y1,N] [X,Y,RRGGBB...]
  *
  * Connects to 127.0.0.1:P with spice-client-glib, retrying until the
  * server answers, and waits until every listed pixel of the decoded
  * display is within a lossy-codec tolerance of its colour. Exit 0 when
  * they all match within S seconds (default 120), 1 otherwise, printing
- * what it saw.
+ * what it saw. --lit also wants at least N bright pixels (text on a dark
+ * console) in that rectangle.
  */
 #include <glib.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "osvdi-test-client.h"
@@ -22,10 +25,14 @@ main (int argc, char **argv)
   gint port = 0, seconds = 120;
   gchar *password = NULL;
   gchar **points = NULL;
+  gchar *lit = NULL;
+  gint lx0 = 0, ly0 = 0, lx1 = 0, ly1 = 0, lmin = 0;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port on 127.0.0.1", NULL},
     {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
+    {"lit", 0, 0, G_OPTION_ARG_STRING, &lit, "bright pixels wanted",
+        "X0,Y0,X1,Y1,N"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &points, NULL,
         "X,Y,RRGGBB..."},
     {NULL}
@@ -37,10 +44,13 @@ main (int argc, char **argv)
   gint rc = 1;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !points)
-    g_error ("usage: osvdi-spice-probe --port P X,Y,RRGGBB...");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port
+      || (!points && !lit) || (lit && sscanf (lit, "%d,%d,%d,%d,%d", &lx0,
+              &ly0, &lx1, &ly1, &lmin) != 5))
+    g_error ("usage: osvdi-spice-probe --port P [--lit X0,Y0,X1,Y1,N] "
+        "X,Y,RRGGBB...");
   g_option_context_free (ctx);
-  n = g_strv_length (points);
+  n = points ? g_strv_length (points) : 0;
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
 
   while (g_get_monotonic_time () < end) {
@@ -51,7 +61,8 @@ main (int argc, char **argv)
     osvdi_test_client_connect (client);
     if (osvdi_test_client_wait_open (client, 10000, NULL)) {
       while (!all && g_get_monotonic_time () < end) {
-        all = TRUE;
+        all = !lit || osvdi_test_client_lit_pixels (client, lx0, ly0, lx1,
+            ly1) >= (guint) lmin;
         for (i = 0; i < n && all; i++) {
           gchar **f = g_strsplit (points[i], ",", 3);
           guint32 rgb;
@@ -65,6 +76,10 @@ main (int argc, char **argv)
         if (!all)
           osvdi_test_client_iterate (200);
       }
+      if (lit)
+        g_print ("lit pixels in %d,%d-%d,%d: %u (want %d)\n", lx0, ly0, lx1,
+            ly1, osvdi_test_client_lit_pixels (client, lx0, ly0, lx1, ly1),
+            lmin);
       for (i = 0; i < n; i++) {
         gchar **f = g_strsplit (points[i], ",", 3);
         guint32 rgb = 0;
@@ -85,5 +100,6 @@ main (int argc, char **argv)
 out:
   g_strfreev (points);
   g_free (password);
+  g_free (lit);
   return rc;
 }

@@ -585,3 +585,23 @@ osvdi_test_client_audio (OsvdiTestClient * client, guint64 * bytes,
   *bytes = client->audio_bytes;
   *nonzero_bytes = client->audio_nonzero_bytes;
 }
+
+guint
+osvdi_test_client_lit_pixels (OsvdiTestClient * client, gint x0, gint y0,
+    gint x1, gint y1)
+{
+  guint8 *px;
+  gint stride, w, h, x, y;
+  guint n = 0;
+
+  if (!osvdi_test_client_primary (client, &px, &stride, &w, &h))
+    return 0;
+  for (y = MAX (y0, 0); y < MIN (y1, h); y++)
+    for (x = MAX (x0, 0); x < MIN (x1, w); x++) {
+      const guint8 *p = px + (gsize) y * stride + x * 4;
+
+      if (p[0] > 128 && p[1] > 128 && p[2] > 128)
+        n++;
+    }
+  return n;
+}

@@ -75,6 +75,11 @@ gboolean osvdi_test_client_pixel (OsvdiTestClient * client, gint x, gint y,
 gboolean osvdi_test_client_primary (OsvdiTestClient * client,
     guint8 ** pixels, gint * stride, gint * width, gint * height);
 
+/* Pixels of the primary surface in [@x0, @x1) x [@y0, @y1) whose three
+ * channels are all above mid-grey (text on a dark console). */
+guint osvdi_test_client_lit_pixels (OsvdiTestClient * client, gint x0,
+    gint y0, gint x1, gint y1);
+
 /* TRUE when each channel of @a and @b differs by at most @tolerance. */
 gboolean osvdi_rgb_near (guint32 a, guint32 b, guint tolerance);
 

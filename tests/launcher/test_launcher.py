@@ -47,6 +47,13 @@ FLAVORS = {
     "vdi.small.conf": "[flavor]\npipeline=" + TEST_PIPELINE.format(marker="small") + "\n",
     # Malformed: a variable the launcher does not know.
     "vdi.broken.conf": "[flavor]\npipeline=videotestsrc ! spicesink port=${NOPE}\n",
+    # The production provider: QEMU's D-Bus display (QemuVmTest).
+    "vdi.qemu.conf": "[flavor]\npipeline=vfiodmabufsrc "
+                     "qemu-display-fd=${QEMU_DISPLAY_FD} ! videoconvert "
+                     "! x264enc tune=zerolatency speed-preset=ultrafast "
+                     "key-int-max=600 ! h264parse ! spicesink "
+                     "address=${SPICE_ADDRESS} port=${SPICE_PORT} "
+                     "password-lifetime=${TICKET_LIFETIME}\n",
     # Parses as a template, fails in the child every time.
     "vdi.failing.conf": "[flavor]\npipeline=videotestsrc ! nosuchelement ! "
                         "spicesink port=${SPICE_PORT}\n",
@@ -114,8 +121,25 @@ def domain_xml(name, dom_uuid, flavor=None, mdev=True):
 </domain>"""
 
 
+def qemu_domain_xml(name, dom_uuid, flavor="vdi.qemu", dbus=True):
+    """A real TCG VM: SeaBIOS on a VGA card, waiting at its boot prompt."""
+    graphics = "<graphics type='dbus' p2p='yes'/>" if dbus else ""
+    return f"""<domain type='qemu'>
+  <name>{name}</name><uuid>{dom_uuid}</uuid>
+  <memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <bootmenu enable='yes' timeout='60000'/></os>
+  <metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:name>inst-{name}</nova:name><nova:flavor name="{flavor}"/>
+    </nova:instance>
+  </metadata>
+  <devices>{graphics}<video><model type='vga'/></video></devices>
+</domain>"""
+
+
 class Libvirtd:
-    def __init__(self, tmp):
+    def __init__(self, tmp, driver="test"):
         self.dir = os.path.join(tmp, "libvirtd")
         self.sock_dir = os.path.join(self.dir, "sock")
         os.makedirs(self.sock_dir, exist_ok=True)
@@ -123,11 +147,20 @@ class Libvirtd:
         with open(self.conf, "w") as f:
             f.write(f'unix_sock_dir = "{self.sock_dir}"\n'
                     'auth_unix_ro = "none"\nauth_unix_rw = "none"\n')
-        self.uri = f"test+unix:///default?socket={self.sock_dir}/libvirt-sock"
+        self.driver = driver
+        if driver == "qemu":
+            self.uri = f"qemu+unix:///system?socket={self.sock_dir}/libvirt-sock"
+        else:
+            self.uri = f"test+unix:///default?socket={self.sock_dir}/libvirt-sock"
         self.proc = None
 
     def start(self):
         log = open(os.path.join(self.dir, "libvirtd.log"), "ab")
+        if self.driver == "qemu":
+            # The QEMU driver logs a domain's output through virtlogd.
+            os.makedirs("/run/libvirt", exist_ok=True)
+            if not os.path.exists("/run/libvirt/virtlogd-sock"):
+                subprocess.run(["virtlogd", "-d"], check=True)
         self.proc = subprocess.Popen(
             ["libvirtd", "--config", self.conf, "--pid-file",
              os.path.join(self.dir, "libvirtd.pid")],
@@ -509,6 +542,78 @@ class LauncherTest(unittest.TestCase):
         self.launcher.start()
 
 
+class QemuVmTest(unittest.TestCase):
+    """The production path: a real QEMU VM under libvirt's QEMU driver with
+    <graphics type='dbus' p2p='yes'/>; the launcher hands the pipeline a
+    display connection from virDomainOpenGraphicsFD."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="osvdi-qemu-vm-test-")
+        cls.libvirtd = Libvirtd(cls.tmp, driver="qemu")
+        cls.libvirtd.start()
+        env = dict(os.environ)
+        env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
+        cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env)
+        cls.launcher.start()
+        cls.conn = libvirt.open(cls.libvirtd.uri)
+
+    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
+    tearDown = LauncherTest.tearDown
+    child = LauncherTest.child
+    no_child = LauncherTest.no_child
+    session = LauncherTest.session
+
+    def probe(self, port, password):
+        """A real SPICE client waits for SeaBIOS's banner (text in the
+        first row of the 720x400 text mode)."""
+        r = subprocess.run([f"{BUILD}/tests/osvdi-spice-probe", "--port",
+                            str(port), "--password", password, "--seconds",
+                            "120", "--lit", "0,0,720,16,100"],
+                           capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_01_vm_desktop_reaches_client_and_reconnects(self):
+        name = "vm-" + uuid.uuid4().hex[:8]
+        dom_uuid = str(uuid.uuid4())
+        dom = self.conn.createXML(qemu_domain_xml(name, dom_uuid), 0)
+        try:
+            pid, port, (path, vv) = self.session(dom_uuid)
+            self.assertIn("qemu-display-fd=5", self.child(dom_uuid)[2][-1])
+            self.probe(port, vv["password"])
+
+            # The pipeline dies (as when QEMU drops the display connection):
+            # the launcher starts it again with a fresh connection.
+            os.kill(pid, signal.SIGKILL)
+            new = wait_until(lambda: [k for k in pipeline_children().get(dom_uuid, [])
+                                      if k[0] != pid], 30)
+            self.assertTrue(new, "the pipeline was not restarted")
+            self.assertTrue(wait_until(lambda: port_open(port), 30))
+            self.probe(port, vv["password"])
+        finally:
+            dom.destroy()
+        # The VM is gone: so is its session (whether the pipeline's end of
+        # stream or libvirt's event comes first).
+        self.no_child(dom_uuid, 30)
+        self.assertTrue(wait_until(lambda: f"{dom_uuid}: stopping the pipeline (the VM "
+                                   "stopped)" in self.launcher.text(), 30),
+                        self.launcher.text()[-3000:])
+        time.sleep(2)
+        self.assertNotIn(dom_uuid, pipeline_children(), "restarted for a dead VM")
+
+    def test_02_vm_without_a_display_is_skipped(self):
+        name = "vm-" + uuid.uuid4().hex[:8]
+        dom_uuid = str(uuid.uuid4())
+        dom = self.conn.createXML(qemu_domain_xml(name, dom_uuid, dbus=False), 0)
+        try:
+            self.assertTrue(wait_until(lambda: f"{dom_uuid}: no pipeline: it has "
+                                       "neither" in self.launcher.text(), 30),
+                            self.launcher.text()[-2000:])
+            self.assertNotIn(dom_uuid, pipeline_children())
+        finally:
+            dom.destroy()
+
+
 class CheckConfigTest(unittest.TestCase):
     """--check-config on a small corpus of good and broken files."""
 
@@ -628,7 +733,10 @@ class RunnerTest(unittest.TestCase):
 
 if __name__ == "__main__":
     selected = sys.argv[2:] or ["LauncherTest", "CheckConfigTest", "RunnerTest"]
-    if "LauncherTest" in selected:
+    if "QemuVmTest" in selected and not shutil.which("qemu-system-x86_64"):
+        print("SKIP: qemu-system-x86_64 is not installed")
+        sys.exit(77)
+    if "LauncherTest" in selected or "QemuVmTest" in selected:
         if libvirt is None:
             print("SKIP: python3-libvirt is not installed")
             sys.exit(77)

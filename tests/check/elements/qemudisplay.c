@@ -166,20 +166,7 @@ qemu_stop (Qemu * q)
 static guint
 lit_pixels (OsvdiTestClient * client, gint y0, gint y1)
 {
-  guint8 *px;
-  gint stride, w, h, x, y;
-  guint n = 0;
-
-  if (!osvdi_test_client_primary (client, &px, &stride, &w, &h))
-    return 0;
-  for (y = MAX (y0, 0); y < MIN (y1, h); y++)
-    for (x = 0; x < w; x++) {
-      const guint8 *p = px + (gsize) y * stride + x * 4;
-
-      if (p[0] > 128 && p[1] > 128 && p[2] > 128)
-        n++;
-    }
-  return n;
+  return osvdi_test_client_lit_pixels (client, 0, y0, G_MAXINT, y1);
 }
 
 static gboolean
