@@ -380,6 +380,26 @@ session_failed (Session * s, const gchar * how)
   s->backoff_ms = MIN (s->backoff_ms * 2, l->cfg->backoff_max_ms);
 }
 
+static void session_stop (Session * s, const gchar * why);
+
+/* TRUE when libvirt says the domain is not running any more (its STOPPED
+ * event may come after the pipeline noticed). */
+static gboolean
+domain_gone (Launcher * l, const gchar * uuid)
+{
+  virDomainPtr dom;
+  gboolean gone;
+
+  if (!l->conn)
+    return FALSE;
+  dom = virDomainLookupByUUIDString (l->conn, uuid);
+  if (!dom)
+    return virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  gone = virDomainIsActive (dom) == 0;
+  virDomainFree (dom);
+  return gone;
+}
+
 static void
 on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
 {
@@ -413,6 +433,15 @@ on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
     return;
   }
 
+  /* A VM that shut down ends its display connection, and so the pipeline:
+   * nothing to restart. */
+  if (s->display_fd && domain_gone (l, s->info->uuid)) {
+    LOG_INFO ("%s: pipeline %s: its VM is no longer running", s->info->uuid,
+        how);
+    g_free (how);
+    session_stop (s, "the VM stopped");
+    return;
+  }
   session_failed (s, how);
   g_free (how);
 }

@@ -354,7 +354,7 @@ class LauncherTest(unittest.TestCase):
 
     def test_02_vm_without_mdev_gets_none(self):
         name, dom_uuid = self.start_vm("vdi.small", mdev=False)
-        self.assertTrue(wait_until(lambda: f"{dom_uuid}: no pipeline: it has no mediated"
+        self.assertTrue(wait_until(lambda: f"{dom_uuid}: no pipeline: it has neither a mediated"
                                    in self.launcher.text(), 10))
         time.sleep(1)
         self.assertNotIn(dom_uuid, pipeline_children())
