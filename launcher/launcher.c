@@ -1091,6 +1091,7 @@ check_config (OsvdiLauncherConfig * cfg, const gchar * config_path)
     g_hash_table_insert (vars, "TICKET_LIFETIME", "0");
     g_hash_table_insert (vars, "SPICE_ADDRESS", "127.0.0.1");
     g_hash_table_insert (vars, "SPICE_X509_DIR", "/etc/pki/osvdi");
+    g_hash_table_insert (vars, "QEMU_DISPLAY_FD", "5");
     pipeline = osvdi_template_expand (tmpl, vars, &error);
     g_hash_table_unref (vars);
     g_free (tmpl);
