@@ -14,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <glib/gstdio.h>
 
 #include "osvdi-test-client.h"
+#include "osvdikeys.h"
 
 #define PASSWORD "qemu-test"
 
@@ -89,8 +92,10 @@ qmp (Qemu * q, const gchar * json, gint fd)
   g_free (reply);
 }
 
+/* @extra: NULL for SeaBIOS waiting at its boot prompt, else the
+ * -kernel/-initrd/-append/-serial arguments of a Linux guest. */
 static Qemu *
-qemu_start (void)
+qemu_start_full (const gchar * const *extra)
 {
   Qemu *q = g_new0 (Qemu, 1);
   gchar *sock, *qmp_arg;
@@ -101,12 +106,30 @@ qemu_start (void)
   q->dir = g_dir_make_tmp ("osvdi-qemu-XXXXXX", NULL);
   sock = g_build_filename (q->dir, "qmp.sock", NULL);
   qmp_arg = g_strdup_printf ("unix:%s,server=on,wait=off", sock);
-  /* SeaBIOS waits a minute at "Press ESC for boot menu." */
-  q->qemu = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE |
-      G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "qemu-system-x86_64",
-      "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults",
-      "-device", "VGA", "-display", "dbus,p2p=yes", "-qmp", qmp_arg,
-      "-boot", "menu=on,splash-time=60000", "-serial", "null", NULL);
+  {
+    /* SeaBIOS waits a minute at "Press ESC for boot menu." */
+    const gchar *base[] = { "qemu-system-x86_64", "-machine", "pc,accel=tcg",
+      "-m", "256", "-nodefaults", "-device", "VGA", "-display",
+      "dbus,p2p=yes", "-qmp", qmp_arg, "-boot", "menu=on,splash-time=60000",
+      NULL
+    };
+    GPtrArray *argv = g_ptr_array_new ();
+    guint j;
+
+    for (j = 0; base[j]; j++)
+      g_ptr_array_add (argv, (gpointer) base[j]);
+    if (!extra) {
+      g_ptr_array_add (argv, "-serial");
+      g_ptr_array_add (argv, "null");
+    }
+    for (j = 0; extra && extra[j]; j++)
+      g_ptr_array_add (argv, (gpointer) extra[j]);
+    g_ptr_array_add (argv, NULL);
+    q->qemu = g_subprocess_newv ((const gchar * const *) argv->pdata,
+        G_SUBPROCESS_FLAGS_STDERR_SILENCE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+        &error);
+    g_ptr_array_unref (argv);
+  }
   fail_unless (q->qemu != NULL, "%s", error ? error->message : "");
   q->qmp = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
       NULL);
@@ -129,6 +152,12 @@ qemu_start (void)
   }
   qmp (q, "{\"execute\": \"qmp_capabilities\"}", -1);
   return q;
+}
+
+static Qemu *
+qemu_start (void)
+{
+  return qemu_start_full (NULL);
 }
 
 /* A display connection, as virDomainOpenGraphicsFD gives one out. */
@@ -234,6 +263,169 @@ GST_START_TEST (test_seabios_to_spice_client)
   gst_object_unref (p);
   g_free (desc);
   qemu_stop (q);
+}
+
+GST_END_TEST;
+
+/* Runs a tests/vm script; its last output line, or NULL when it cannot
+ * (exit 77: not root and the parts are missing). */
+static gchar *
+run_vm_script (const gchar * script, const gchar * arg)
+{
+  gchar *path = g_build_filename (OSVDI_SOURCE_DIR, "tests", "vm", script,
+      NULL);
+  gchar *argv[] = { path, (gchar *) arg, NULL };
+  gchar *out = NULL, *err = NULL, *line = NULL;
+  gint status = 0;
+
+  fail_unless (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+          &out, &err, &status, NULL));
+  if (g_spawn_check_wait_status (status, NULL))
+    line = g_strdup (g_strstrip (out));
+  else
+    fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 77
+        && !g_getenv ("CI"), "%s failed: %s", script, err);
+  g_free (out);
+  g_free (err);
+  g_free (path);
+  return line;
+}
+
+/* Types @text at the SPICE client (unshifted keys only). */
+static void
+type_text (OsvdiTestClient * client, const gchar * text)
+{
+  for (; *text; text++) {
+    gchar name[2] = { *text, 0 };
+    const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
+        : *text == '\n' ? "Return" : name;
+    guint sc = osvdi_key_name_to_scancode (key);
+
+    fail_unless (sc != 0, "no key for '%c'", *text);
+    osvdi_test_client_key (client, sc, TRUE);
+    osvdi_test_client_iterate (20);
+    osvdi_test_client_key (client, sc, FALSE);
+    osvdi_test_client_iterate (20);
+  }
+}
+
+static gboolean
+wait_file_contains (const gchar * path, const gchar * what, guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+
+  while (g_get_monotonic_time () < end) {
+    gchar *text = NULL;
+    gboolean found = g_file_get_contents (path, &text, NULL, NULL)
+        && strstr (text, what);
+
+    g_free (text);
+    if (found)
+      return TRUE;
+    osvdi_test_client_iterate (100);
+  }
+  return FALSE;
+}
+
+/* Debian's kernel with a busybox initramfs: the guest switches from
+ * SeaBIOS's text mode to a 1024x768 framebuffer, draws four quadrants and
+ * runs a shell; what the SPICE client types reaches it. */
+GST_START_TEST (test_linux_guest_framebuffer_and_shell)
+{
+  gchar *vmdir = g_build_filename (OSVDI_BUILD_DIR, "tests", "vm", NULL);
+  gchar *initrd_path = g_build_filename (OSVDI_BUILD_DIR, "tests",
+      "osvdi-guest.cpio.gz", NULL);
+  gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir);
+  gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path)
+      : NULL;
+  gchar *serial, *serial_arg, *desc;
+  Qemu *q;
+  gint fd, port, w = 0, h = 0, event;
+  GstElement *p;
+  OsvdiTestClientConfig cfg = {.password = PASSWORD };
+  OsvdiTestClient *client;
+  static const struct
+  {
+    gint x, y;
+    guint32 rgb;
+  } quadrants[] = {
+    {384, 300, 0xff0000}, {768, 192, 0x00ff00}, {256, 576, 0x0000ff},
+    {768, 576, 0xffffff},
+  };
+  guint i;
+
+  if (!initrd) {
+    g_printerr ("SKIP test_linux_guest_framebuffer_and_shell: no guest "
+        "kernel (run as root once, or scripts/test)\n");
+    g_free (kernel);
+    g_free (vmdir);
+    g_free (initrd_path);
+    return;
+  }
+  serial = g_build_filename (g_get_tmp_dir (), "osvdi-guest-serial-XXXXXX",
+      NULL);
+  close (g_mkstemp (serial));
+  serial_arg = g_strdup_printf ("file:%s", serial);
+  {
+    const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
+      "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.pattern",
+      "-serial", serial_arg, NULL
+    };
+    q = qemu_start_full (extra);
+  }
+  fd = qemu_display_fd (q);
+  port = osvdi_test_client_free_port ();
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
+      fd, port);
+  p = gst_parse_launch (desc, NULL);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+
+  cfg.port = port;
+  client = osvdi_test_client_new (&cfg);
+  fail_unless (osvdi_test_client_connect (client));
+  fail_unless (osvdi_test_client_wait_open (client, 20000, &event));
+
+  /* The pattern, after the text -> 1024x768 renegotiation. */
+  fail_unless (wait_file_contains (serial, "OSVDI-PATTERN 1024,768 32",
+          180000), "the guest did not draw its pattern");
+  for (i = 0; i < G_N_ELEMENTS (quadrants); i++) {
+    guint32 rgb = 0;
+
+    if (!osvdi_test_client_wait_pixel (client, quadrants[i].x,
+            quadrants[i].y, quadrants[i].rgb, 40, 30000)) {
+      osvdi_test_client_pixel (client, quadrants[i].x, quadrants[i].y, &rgb);
+      fail ("quadrant %u at (%d,%d): got %06x, want %06x", i,
+          quadrants[i].x, quadrants[i].y, rgb, quadrants[i].rgb);
+    }
+  }
+  fail_unless (osvdi_test_client_size (client, &w, &h));
+  fail_unless_equals_int (w, 1024);
+  fail_unless_equals_int (h, 768);
+
+  /* Keys typed at the SPICE client reach the guest's shell, which says so
+   * on its serial port (the typed line itself has no "3997" in it). */
+  fail_unless (osvdi_test_client_wait_inputs (client, 10000));
+  fail_unless (wait_file_contains (serial, "# ", 60000), "no shell prompt");
+  type_text (client, "expr 4000 - 3\n");
+  fail_unless (wait_file_contains (serial, "3997", 60000),
+      "what the client typed did not reach the guest's shell");
+
+  osvdi_test_client_free (client);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  qemu_stop (q);
+  g_unlink (serial);
+  g_free (serial);
+  g_free (serial_arg);
+  g_free (desc);
+  g_free (kernel);
+  g_free (initrd);
+  g_free (vmdir);
+  g_free (initrd_path);
 }
 
 GST_END_TEST;
@@ -370,6 +562,7 @@ qemudisplay_suite (void)
     tcase_add_test (tc, test_seabios_to_spice_client);
     tcase_add_test (tc, test_disconnect_eos);
     tcase_add_test (tc, test_disconnect_error);
+    tcase_add_test (tc, test_linux_guest_framebuffer_and_shell);
   } else {
     g_printerr ("qemu-system-x86_64 not found: only the tests without a VM "
         "run (scripts/test installs it as root)\n");

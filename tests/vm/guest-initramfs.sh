@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# OSVDI - a busybox initramfs for a small desktop VM: Linux's framebuffer
+# console with a shell on it (tty1) whose output also goes to the serial
+# port, so a test can see what was typed at the console.
+# SPDX-License-Identifier: Apache-2.0
+#
+#   tests/vm/guest-initramfs.sh OUT.cpio.gz
+# Kernel command line words it reads: osvdi.pattern (first fill the
+# framebuffer with four quadrants, red green / blue white, 32 bpp).
+set -euo pipefail
+out=$(realpath -m "$1")
+busybox=/bin/busybox
+[ -x "$busybox" ] && "$busybox" --list | grep -qx cttyhack \
+  || { echo "needs busybox-static (/bin/busybox)" >&2; exit 77; }
+work=$(mktemp -d -t osvdi-initramfs.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
+cp "$busybox" "$work/bin/busybox"
+cat > "$work/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmpfs /tmp
+echo OSVDI-GUEST-UP > /dev/ttyS0
+
+# px FILE B G R: one 32-bit pixel, doubled to a 512-pixel run.
+px () { printf "\\$2\\$3\\$4\\0" > "$1"; for i in 1 2 3 4 5 6 7 8 9; do cat "$1" "$1" > "$1.t"; mv "$1.t" "$1"; done; }
+# rows FILE ROW: ROW repeated 384 times.
+rows () { cp "$2" "$1"; for i in 1 2 3 4 5 6 7; do cat "$1" "$1" > "$1.t"; mv "$1.t" "$1"; done; cat "$1" "$1" "$1" > "$1.t"; mv "$1.t" "$1"; }
+if grep -q osvdi.pattern /proc/cmdline && [ -e /dev/fb0 ]; then
+  cd /tmp
+  px r 000 000 377; px g 000 377 000; px b 377 000 000; px w 377 377 377
+  cat r g > top; cat b w > bottom
+  rows t top; rows u bottom
+  echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null
+  cat t u > /dev/fb0
+  echo "OSVDI-PATTERN $(cat /sys/class/graphics/fb0/virtual_size) $(cat /sys/class/graphics/fb0/bits_per_pixel)" > /dev/ttyS0
+  rm -f r g b w top bottom t u
+  cd /
+fi
+echo "OSVDI demo VM: a busybox shell. Type away." > /dev/tty1
+while true; do
+  setsid sh -c 'exec sh -i </dev/tty1 2>&1 | tee /dev/ttyS0 >/dev/tty1'
+done
+INIT
+chmod 755 "$work/init"
+(cd "$work" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "$out"
