@@ -10,7 +10,7 @@
 set -euo pipefail
 out=$(realpath -m "$1")
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx cttyhack \
+[ -x "$busybox" ] && "$busybox" setsid true 2>/dev/null \
   || { echo "needs busybox-static (/bin/busybox)" >&2; exit 77; }
 work=$(mktemp -d -t osvdi-initramfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
