@@ -768,6 +768,8 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
           GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
           stride);
       /* QEMU draws again once this frame is done with. */
+      GST_LOG_OBJECT (self, "dmabuf frame %ux%u, %s", f.width, f.height,
+          f.token ? "answers QEMU's updates when released" : "no update");
       pair[0] = self->qemu;
       pair[1] = f.token;
       gst_mini_object_set_qdata (GST_MINI_OBJECT (buf),
