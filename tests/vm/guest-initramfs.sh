@@ -4,7 +4,10 @@
 # port, so a test can see what was typed at the console.
 # SPDX-License-Identifier: Apache-2.0
 #
-#   tests/vm/guest-initramfs.sh OUT.cpio.gz
+#   tests/vm/guest-initramfs.sh OUT.cpio.gz [KERNEL_DIR]
+# KERNEL_DIR: what guest-kernel.sh made; its PS/2 mouse driver (a module in
+# Debian's kernel) then comes along, and the guest reports what its mouse
+# does on the serial port ("OSVDI-MOUSE" lines of /dev/input/mice packets).
 # Kernel command line words it reads: osvdi.pattern (first fill the
 # framebuffer with four quadrants, red green / blue white, 32 bpp).
 set -euo pipefail
@@ -16,6 +19,10 @@ work=$(mktemp -d -t osvdi-initramfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$busybox" "$work/bin/busybox"
+if [ -n "${2:-}" ]; then
+  psmouse=$(find "$2/image/lib/modules" -name psmouse.ko | head -1)
+  [ -n "$psmouse" ] && cp "$psmouse" "$work/psmouse.ko"
+fi
 cat > "$work/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -24,6 +31,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmpfs /tmp
 echo OSVDI-GUEST-UP > /dev/ttyS0
+if [ -f /psmouse.ko ] && insmod /psmouse.ko; then
+  hexdump -v -e '"OSVDI-MOUSE " 3/1 "%02x " "\n"' /dev/input/mice > /dev/ttyS0 &
+fi
 
 # px FILE B G R: one 32-bit pixel, doubled to a 512-pixel run.
 px () { printf "\\$2\\$3\\$4\\0" > "$1"; for i in 1 2 3 4 5 6 7 8 9; do cat "$1" "$1" > "$1.t"; mv "$1.t" "$1"; done; }

@@ -270,11 +270,11 @@ GST_END_TEST;
 /* Runs a tests/vm script; its last output line, or NULL when it cannot
  * (exit 77: not root and the parts are missing). */
 static gchar *
-run_vm_script (const gchar * script, const gchar * arg)
+run_vm_script (const gchar * script, const gchar * arg, const gchar * arg2)
 {
   gchar *path = g_build_filename (OSVDI_SOURCE_DIR, "tests", "vm", script,
       NULL);
-  gchar *argv[] = { path, (gchar *) arg, NULL };
+  gchar *argv[] = { path, (gchar *) arg, (gchar *) arg2, NULL };
   gchar *out = NULL, *err = NULL, *line = NULL;
   gint status = 0;
 
@@ -335,9 +335,9 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
   gchar *vmdir = g_build_filename (OSVDI_BUILD_DIR, "tests", "vm", NULL);
   gchar *initrd_path = g_build_filename (OSVDI_BUILD_DIR, "tests",
       "osvdi-guest.cpio.gz", NULL);
-  gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir);
-  gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path)
-      : NULL;
+  gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir, NULL);
+  gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path,
+      vmdir) : NULL;
   gchar *serial, *serial_arg, *desc;
   Qemu *q;
   gint fd, port, w = 0, h = 0, event;
@@ -413,6 +413,40 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
   type_text (client, "expr 4000 - 3\n");
   fail_unless (wait_file_contains (serial, "3997", 60000),
       "what the client typed did not reach the guest's shell");
+
+  /* The pointer: the client (absolute mode) points and clicks; the guest's
+   * PS/2 mouse is relative, so the element sends RelMotion and buttons,
+   * which the guest reports from /dev/input/mice. A left-button packet has
+   * bit 0 of its first byte set. */
+  osvdi_test_client_position (client, 500, 400);
+  osvdi_test_client_iterate (200);
+  osvdi_test_client_position (client, 560, 440);
+  osvdi_test_client_iterate (200);
+  fail_unless (wait_file_contains (serial, "OSVDI-MOUSE", 30000),
+      "pointer motion did not reach the guest's mouse");
+  osvdi_test_client_button (client, 1 /* SPICE_MOUSE_BUTTON_LEFT */ , TRUE);
+  osvdi_test_client_iterate (200);
+  osvdi_test_client_button (client, 1, FALSE);
+  {
+    gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+    gboolean clicked = FALSE;
+
+    while (!clicked && g_get_monotonic_time () < end) {
+      gchar *text = NULL, **lines, **l;
+
+      g_file_get_contents (serial, &text, NULL, NULL);
+      lines = g_strsplit (text ? text : "", "\n", -1);
+      for (l = lines; *l && !clicked; l++) {
+        const gchar *m = strstr (*l, "OSVDI-MOUSE ");
+
+        clicked = m && (strtoul (m + 12, NULL, 16) & 1);
+      }
+      g_strfreev (lines);
+      g_free (text);
+      osvdi_test_client_iterate (100);
+    }
+    fail_unless (clicked, "the click did not reach the guest's mouse");
+  }
 
   osvdi_test_client_free (client);
   gst_element_set_state (p, GST_STATE_NULL);
