@@ -8,6 +8,8 @@
 # KERNEL_DIR: what guest-kernel.sh made; its PS/2 mouse driver (a module in
 # Debian's kernel) then comes along, and the guest reports what its mouse
 # does on the serial port ("OSVDI-MOUSE" lines of /dev/input/mice packets).
+# The virtio input driver comes too, as /vi.ko, not loaded: `insmod /vi.ko`
+# turns a virtio-tablet-pci on (an absolute pointer, as a desktop has).
 # Kernel command line words it reads: osvdi.pattern (first fill the
 # framebuffer with four quadrants, red green / blue white, 32 bpp).
 set -euo pipefail
@@ -20,8 +22,14 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$busybox" "$work/bin/busybox"
 if [ -n "${2:-}" ]; then
-  psmouse=$(find "$2/image/lib/modules" -name psmouse.ko | head -1)
-  [ -n "$psmouse" ] && cp "$psmouse" "$work/psmouse.ko"
+  kmods=$(ls -d "$2"/image/lib/modules/*/kernel | head -1)
+  mkdir -p "$work/mod"
+  for m in drivers/input/mouse/psmouse drivers/virtio/virtio_ring \
+      drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+      drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci; do
+    cp "$kmods/$m.ko" "$work/mod/"
+  done
+  cp "$kmods/drivers/virtio/virtio_input.ko" "$work/vi.ko"
 fi
 cat > "$work/init" <<'INIT'
 #!/bin/busybox sh
@@ -31,7 +39,10 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmpfs /tmp
 echo OSVDI-GUEST-UP > /dev/ttyS0
-if [ -f /psmouse.ko ] && insmod /psmouse.ko; then
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci; do
+  [ -f /mod/$m.ko ] && insmod /mod/$m.ko
+done
+if [ -f /mod/psmouse.ko ] && insmod /mod/psmouse.ko; then
   hexdump -v -e '"OSVDI-MOUSE " 3/1 "%02x " "\n"' /dev/input/mice > /dev/ttyS0 &
 fi
 

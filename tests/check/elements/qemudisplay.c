@@ -291,6 +291,16 @@ run_vm_script (const gchar * script, const gchar * arg, const gchar * arg2)
   return line;
 }
 
+static guint
+count_lines (const gchar * text, const gchar * what)
+{
+  guint n = 0;
+
+  for (; text && (text = strstr (text, what)); text++)
+    n++;
+  return n;
+}
+
 /* Types @text at the SPICE client (unshifted keys only). */
 static void
 type_text (OsvdiTestClient * client, const gchar * text)
@@ -298,7 +308,8 @@ type_text (OsvdiTestClient * client, const gchar * text)
   for (; *text; text++) {
     gchar name[2] = { *text, 0 };
     const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
-        : *text == '\n' ? "Return" : name;
+        : *text == '\n' ? "Return" : *text == '/' ? "slash"
+        : *text == '.' ? "period" : name;
     guint sc = osvdi_key_name_to_scancode (key);
 
     fail_unless (sc != 0, "no key for '%c'", *text);
@@ -369,7 +380,7 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
   {
     const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
       "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.pattern",
-      "-serial", serial_arg, NULL
+      "-serial", serial_arg, "-device", "virtio-tablet-pci", NULL
     };
     q = qemu_start_full (extra);
   }
@@ -446,6 +457,32 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
       osvdi_test_client_iterate (100);
     }
     fail_unless (clicked, "the click did not reach the guest's mouse");
+  }
+
+  /* An absolute pointer, as desktops have: the guest turns its virtio
+   * tablet on, QEMU's mouse becomes absolute (IsAbsolute), and RelMotion
+   * would now fail ("Mouse is not relative"): packets that still arrive
+   * prove SetAbsPosition. */
+  type_text (client, "insmod /vi.ko\n");
+  osvdi_test_client_iterate (3000);
+  {
+    gchar *text = NULL;
+    guint before, after = 0, n;
+    gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+
+    g_file_get_contents (serial, &text, NULL, NULL);
+    before = count_lines (text, "OSVDI-MOUSE ");
+    g_free (text);
+    for (n = 0; g_get_monotonic_time () < end && after <= before; n++) {
+      osvdi_test_client_position (client, 100 + (n % 8) * 100, 100 + (n % 6)
+          * 100);
+      osvdi_test_client_iterate (300);
+      g_file_get_contents (serial, &text, NULL, NULL);
+      after = count_lines (text, "OSVDI-MOUSE ");
+      g_free (text);
+    }
+    fail_unless (after > before, "absolute pointer motion did not reach the "
+        "guest's tablet (%u mouse packets before and after)", before);
   }
 
   osvdi_test_client_free (client);
