@@ -11,7 +11,8 @@
 # The virtio input driver comes too, as /vi.ko, not loaded: `insmod /vi.ko`
 # turns a virtio-tablet-pci on (an absolute pointer, as a desktop has).
 # Kernel command line words it reads: osvdi.pattern (first fill the
-# framebuffer with four quadrants, red green / blue white, 32 bpp).
+# framebuffer with four quadrants, red green / blue white, 32 bpp),
+# osvdi.tablet (load the virtio tablet driver at boot).
 set -euo pipefail
 out=$(realpath -m "$1")
 busybox=/bin/busybox
@@ -42,6 +43,8 @@ echo OSVDI-GUEST-UP > /dev/ttyS0
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci; do
   [ -f /mod/$m.ko ] && insmod /mod/$m.ko
 done
+# osvdi.tablet on the command line: the virtio tablet from the start.
+grep -q osvdi.tablet /proc/cmdline && [ -f /vi.ko ] && insmod /vi.ko
 if [ -f /mod/psmouse.ko ] && insmod /mod/psmouse.ko; then
   hexdump -v -e '"OSVDI-MOUSE " 3/1 "%02x " "\n"' /dev/input/mice > /dev/ttyS0 &
 fi
