@@ -2,7 +2,9 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Follows libvirt's domain lifecycle events; every running domain with an
- * mdev display gets a child process (osvdi-pipeline) running its flavor's
+ * mdev display or QEMU's D-Bus display (<graphics type='dbus' p2p='yes'/>,
+ * handed to the child as fd 5 from virDomainOpenGraphicsFD) gets a child
+ * process (osvdi-pipeline) running its flavor's
  * pipeline, a SPICE port from the configured range and a fresh ticket. The
  * connection details are published in the domain's metadata (without the
  * ticket) and in a 0600 .vv file per domain (with it).
