@@ -17,7 +17,11 @@
  * so once).
  *
  * A VFIO group opens only once: where QEMU owns the device, use QEMU's
- * display instead; a parent that holds the device can hand its fd over
+ * display instead (#GstVfioDmabufSrc:qemu-display-fd: QEMU's `-display dbus`
+ * connection, as libvirt's virDomainOpenGraphicsFD hands it out; frames are
+ * pushed when the console changed, GL scanouts pass QEMU's dmabuf on, and
+ * GstNavigation events from downstream go to the VM's keyboard and mouse);
+ * a parent that holds the device can hand its fd over
  * (#GstVfioDmabufSrc:device-fd).
  *
  * ## Example launch lines
@@ -30,6 +34,12 @@
  * gst-launch-1.0 vfiodmabufsrc mdev=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ! \
  *     vapostproc ! vah264enc ! h264parse ! spicesink password-file=...
  * ]| The same, dmabufs straight into VA-API.
+ * |[
+ * scripts/qemu-display-connect /run/vm1-qmp.sock -- gst-launch-1.0 \
+ *     vfiodmabufsrc 'qemu-display-fd={fd}' ! videoconvert ! \
+ *     x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! \
+ *     spicesink password-file=...
+ * ]| A QEMU VM's D-Bus display (`-display dbus,p2p=yes`) to SPICE clients.
  */
 
 #ifdef HAVE_CONFIG_H
