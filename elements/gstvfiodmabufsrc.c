@@ -740,29 +740,29 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
     }
     self->waiting_posted = FALSE;
 
-    if (!self->have_plane || f.dmabuf != (self->plane.kind ==
-            OSVDI_PLANE_DMABUF) || f.width != self->plane.width
-        || f.height != self->plane.height || f.fourcc !=
-        self->plane.drm_format || f.scanout_serial != self->scanout_serial) {
-      gboolean size_changed = !self->have_plane || f.width !=
-          self->plane.width || f.height != self->plane.height || f.dmabuf
-          != (self->plane.kind == OSVDI_PLANE_DMABUF) || f.fourcc !=
-          self->plane.drm_format;
+    {
+      gboolean new_format = !self->have_plane
+          || f.dmabuf != (self->plane.kind == OSVDI_PLANE_DMABUF)
+          || f.width != self->plane.width || f.height != self->plane.height
+          || f.fourcc != self->plane.drm_format;
 
-      self->scanout_serial = f.scanout_serial;
-      if (size_changed || f.dmabuf) {
+      if (new_format || (f.dmabuf && f.scanout_serial != self->scanout_serial)) {
+        /* The old scanout's pending updates are answered now; a new format
+         * needs new caps (and buffers) first. */
         gst_clear_buffer (&buf);
         osvdi_qemu_display_frame_done (self->qemu, f.token);
         f.token = NULL;
-        if (size_changed && !qemu_renegotiate (self, &f))
+        if (new_format && !qemu_renegotiate (self, &f))
           return GST_FLOW_NOT_NEGOTIATED;
         if (!f.dmabuf) {
           /* The copy went nowhere: take the next one in the new size. */
+          self->scanout_serial = f.scanout_serial;
           g_atomic_int_set (&self->force_frame, TRUE);
           self->next_time = GST_CLOCK_TIME_NONE;
           continue;
         }
       }
+      self->scanout_serial = f.scanout_serial;
     }
 
     if (f.dmabuf) {

@@ -90,7 +90,6 @@ struct _OsvdiQemuDisplay
   gboolean closed;
   gchar *closed_reason;
   GPtrArray *pending_updates;   /* GDBusMethodInvocation, for UpdateDMABUF */
-  GPtrArray *held_updates;      /* replies owed once the frame is done */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -621,7 +620,6 @@ osvdi_qemu_display_new (gint fd, guint console,
   d->console_width = d->console_height = -1;
   d->pending_updates = g_ptr_array_new ();
   d->old_listeners = g_ptr_array_new_with_free_func (g_object_unref);
-  d->held_updates = g_ptr_array_new ();
   g_mutex_init (&d->lock);
   g_cond_init (&d->cond);
 
@@ -687,9 +685,7 @@ osvdi_qemu_display_free (OsvdiQemuDisplay * d)
     g_dbus_connection_close_sync (d->conn, NULL, NULL);
   }
   reply_all (d->pending_updates);
-  reply_all (d->held_updates);
   g_ptr_array_unref (d->pending_updates);
-  g_ptr_array_unref (d->held_updates);
   g_ptr_array_unref (d->old_listeners);
   g_clear_pointer (&d->loop, g_main_loop_unref);
   g_clear_pointer (&d->context, g_main_context_unref);
