@@ -46,3 +46,24 @@ osvdi_test_port_accepts (gint port)
   close (fd);
   return ok;
 }
+
+/* The error a pipeline posts when it fails to start (READY -> PAUSED), for
+ * sources and sinks whose start() checks their settings. */
+static inline GError *
+osvdi_test_start_error (const gchar * desc)
+{
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstMessage *m;
+  GError *error = NULL;
+
+  fail_unless (p != NULL, "%s", desc);
+  fail_unless (gst_element_set_state (p, GST_STATE_PAUSED)
+      == GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &error, NULL);
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  return error;
+}

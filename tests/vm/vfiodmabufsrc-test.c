@@ -23,6 +23,7 @@
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
 #include "osvdi-guest.h"
+#include "osvdi-check-util.h"
 
 #define MBOCHS_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000001"
 #define MDPY_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000002"
@@ -352,38 +353,20 @@ GST_START_TEST (test_mdpy_region)
 
 GST_END_TEST;
 
-static GError *
-start_error (const gchar * desc)
-{
-  GstElement *p = gst_parse_launch (desc, NULL);
-  GstMessage *m;
-  GError *error = NULL;
-
-  fail_unless (gst_element_set_state (p, GST_STATE_PAUSED)
-      == GST_STATE_CHANGE_FAILURE);
-  m = gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR);
-  fail_unless (m != NULL);
-  gst_message_parse_error (m, &error, NULL);
-  gst_message_unref (m);
-  gst_element_set_state (p, GST_STATE_NULL);
-  gst_object_unref (p);
-  return error;
-}
-
 GST_START_TEST (test_errors)
 {
   Guest g;
   GError *e;
   gchar *desc;
 
-  e = start_error ("vfiodmabufsrc mdev=00000000-0000-0000-0000-00000000dead "
-      "! fakesink");
+  e = osvdi_test_start_error ("vfiodmabufsrc "
+      "mdev=00000000-0000-0000-0000-00000000dead ! fakesink");
   fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
           GST_RESOURCE_ERROR_NOT_FOUND), "%s", e->message);
   fail_unless (strstr (e->message, "no mediated device"));
   g_error_free (e);
 
-  e = start_error ("vfiodmabufsrc ! fakesink");
+  e = osvdi_test_start_error ("vfiodmabufsrc ! fakesink");
   fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
           GST_RESOURCE_ERROR_SETTINGS));
   g_error_free (e);
@@ -391,7 +374,7 @@ GST_START_TEST (test_errors)
   /* A mediated device without a display (the mtty sample, serial ports). */
   fail_unless (osvdi_mdev_create ("/sys", "mtty", "mtty-1",
           "6d0d4b9e-1b4a-4a3b-9a33-000000000009", NULL));
-  e = start_error ("vfiodmabufsrc "
+  e = osvdi_test_start_error ("vfiodmabufsrc "
       "mdev=6d0d4b9e-1b4a-4a3b-9a33-000000000009 ! fakesink");
   fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
           GST_RESOURCE_ERROR_SETTINGS), "%s", e->message);
@@ -403,7 +386,7 @@ GST_START_TEST (test_errors)
   /* The test holds the group: a second opener is told who has it. */
   guest_open (&g, "mbochs", "mbochs-small", MBOCHS_UUID);
   desc = g_strdup_printf ("vfiodmabufsrc mdev=%s ! fakesink", MBOCHS_UUID);
-  e = start_error (desc);
+  e = osvdi_test_start_error (desc);
   fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
           GST_RESOURCE_ERROR_BUSY), "%s", e->message);
   fail_unless (strstr (e->message, "another process such as QEMU"));

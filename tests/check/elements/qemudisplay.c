@@ -19,6 +19,7 @@
 
 #include "osvdi-test-client.h"
 #include "osvdikeys.h"
+#include "osvdi-check-util.h"
 
 #define PASSWORD "qemu-test"
 
@@ -565,56 +566,33 @@ GST_START_TEST (test_disconnect_error)
 
 GST_END_TEST;
 
-static gchar *
-start_error (const gchar * desc)
-{
-  GstElement *p = gst_parse_launch (desc, NULL);
-  GstMessage *m;
-  GError *err = NULL;
-  gchar *text;
-
-  fail_unless (p != NULL);
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
-      == GST_STATE_CHANGE_FAILURE);
-  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), GST_SECOND,
-      GST_MESSAGE_ERROR);
-  fail_unless (m != NULL);
-  gst_message_parse_error (m, &err, &text);
-  g_free (text);
-  text = g_strdup (err->message);
-  g_error_free (err);
-  gst_message_unref (m);
-  gst_element_set_state (p, GST_STATE_NULL);
-  gst_object_unref (p);
-  return text;
-}
-
 /* No QEMU needed: what a wrong fd or wrong settings say. */
 GST_START_TEST (test_bad_settings)
 {
   gint sv[2];
-  gchar *desc, *text;
+  gchar *desc;
+  GError *e;
 
-  text = start_error ("vfiodmabufsrc qemu-display-fd=0 "
+  e = osvdi_test_start_error ("vfiodmabufsrc qemu-display-fd=0 "
       "mdev=00000000-0000-0000-0000-000000000000 ! fakesink");
-  fail_unless (strstr (text, "exactly one"), "%s", text);
-  g_free (text);
+  fail_unless (strstr (e->message, "exactly one"), "%s", e->message);
+  g_error_free (e);
 
   /* A peer that hung up before the handshake. */
   fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   close (sv[1]);
   desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! fakesink",
       sv[0]);
-  text = start_error (desc);
-  fail_unless (strstr (text, "QEMU's display"), "%s", text);
-  g_free (text);
+  e = osvdi_test_start_error (desc);
+  fail_unless (strstr (e->message, "QEMU's display"), "%s", e->message);
+  g_error_free (e);
   g_free (desc);
   close (sv[0]);
 
   /* Not a socket at all. */
-  text = start_error ("vfiodmabufsrc qemu-display-fd=999 ! fakesink");
-  fail_unless (strstr (text, "QEMU's display"), "%s", text);
-  g_free (text);
+  e = osvdi_test_start_error ("vfiodmabufsrc qemu-display-fd=999 ! fakesink");
+  fail_unless (strstr (e->message, "QEMU's display"), "%s", e->message);
+  g_error_free (e);
 }
 
 GST_END_TEST;
