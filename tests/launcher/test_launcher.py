@@ -157,19 +157,48 @@ class Libvirtd:
     def start(self):
         log = open(os.path.join(self.dir, "libvirtd.log"), "ab")
         if self.driver == "qemu":
-            # The QEMU driver logs a domain's output through virtlogd.
-            os.makedirs("/run/libvirt", exist_ok=True)
-            if not os.path.exists("/run/libvirt/virtlogd-sock"):
-                subprocess.run(["virtlogd", "-d"], check=True)
+            self._ensure_virtlogd()
         self.proc = subprocess.Popen(
             ["libvirtd", "--config", self.conf, "--pid-file",
              os.path.join(self.dir, "libvirtd.pid")],
             stdout=log, stderr=log)
+        log.close()
         sock = os.path.join(self.sock_dir, "libvirt-sock")
         if not wait_until(lambda: os.path.exists(sock), 30):
             raise RuntimeError("libvirtd did not create its socket")
         # The socket exists a moment before the test driver answers.
         wait_until(lambda: self._answers(), 30)
+
+    VIRTLOGD_SOCK = "/run/libvirt/virtlogd-sock"
+
+    @staticmethod
+    def _virtlogd_answers():
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(Libvirtd.VIRTLOGD_SOCK)
+                return True
+            except OSError:
+                return False
+
+    def _ensure_virtlogd(self):
+        # The QEMU driver logs a domain's output through the system's
+        # virtlogd, at a fixed path. A socket file can outlive its daemon
+        # (seen: a fresh machine where apt's virtlogd had gone), so ask it;
+        # when nobody answers, run our own and stop it afterwards.
+        self.virtlogd = None
+        if self._virtlogd_answers():
+            return
+        os.makedirs("/run/libvirt", exist_ok=True)
+        for stale in (self.VIRTLOGD_SOCK, "/run/libvirt/virtlogd-admin-sock"):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        log = open(os.path.join(self.dir, "virtlogd.log"), "ab")
+        self.virtlogd = subprocess.Popen(["virtlogd"], stdout=log,
+                                         stderr=log)
+        log.close()
+        if not wait_until(self._virtlogd_answers, 30):
+            raise RuntimeError("virtlogd did not answer on "
+                               f"{self.VIRTLOGD_SOCK}; see {self.dir}/virtlogd.log")
 
     def _answers(self):
         try:
@@ -187,6 +216,15 @@ class Libvirtd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        virtlogd = getattr(self, "virtlogd", None)
+        if virtlogd and virtlogd.poll() is None:
+            virtlogd.terminate()
+            try:
+                virtlogd.wait(15)
+            except subprocess.TimeoutExpired:
+                virtlogd.kill()
+                virtlogd.wait()
+        self.virtlogd = None
 
 
 class Launcher:
@@ -223,10 +261,10 @@ stop-timeout-ms=10000
         self.proc = None
 
     def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [f"{BUILD}/launcher/osvdi-launcher", "--config", self.conf],
-            stdout=self.log, stderr=self.log, env=self.env)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [f"{BUILD}/launcher/osvdi-launcher", "--config", self.conf],
+                stdout=log, stderr=log, env=self.env)
         if not wait_until(lambda: "reconciled" in self.text(), 30):
             raise RuntimeError("launcher did not reconcile:\n" + self.text())
 
