@@ -21,7 +21,9 @@
  * connection, as libvirt's virDomainOpenGraphicsFD hands it out; frames are
  * pushed when the console changed, GL scanouts pass QEMU's dmabuf on, and
  * GstNavigation events from downstream go to the VM's keyboard and mouse);
- * a parent that holds the device can hand its fd over
+ * #GstVfioDmabufSrc:domain names a libvirt domain and lets the element ask
+ * libvirt for that connection itself; a parent that holds the device can
+ * hand its fd over
  * (#GstVfioDmabufSrc:device-fd).
  *
  * ## Example launch lines
@@ -40,6 +42,11 @@
  *     x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! \
  *     spicesink password-file=...
  * ]| A QEMU VM's D-Bus display (`-display dbus,p2p=yes`) to SPICE clients.
+ * |[
+ * gst-launch-1.0 vfiodmabufsrc domain=vm1 libvirt-uri=qemu:///system ! \
+ *     videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast ! \
+ *     h264parse ! spicesink password-file=...
+ * ]| The same for a libvirt domain with `<graphics type='dbus' p2p='yes'/>`.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -53,6 +60,9 @@
 #include "qemudisplay.h"
 #include "osvdicursor.h"
 #include "osvdikeys.h"
+#ifdef HAVE_LIBVIRT
+#include "osvdi-libvirt.h"
+#endif
 
 #include <string.h>
 #include <unistd.h>
@@ -76,6 +86,8 @@ enum
   PROP_MDEV,
   PROP_DEVICE_FD,
   PROP_QEMU_DISPLAY_FD,
+  PROP_DOMAIN,
+  PROP_LIBVIRT_URI,
   PROP_ON_DISCONNECT,
   N_PROPERTIES
 };
@@ -156,6 +168,8 @@ struct _GstVfioDmabufSrc
   gchar *mdev;
   gint device_fd;
   gint qemu_display_fd;
+  gchar *domain;
+  gchar *libvirt_uri;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
 
   /* QEMU's D-Bus display, when that is the provider. */
@@ -190,6 +204,8 @@ GST_ELEMENT_REGISTER_DEFINE (vfiodmabufsrc, "vfiodmabufsrc", GST_RANK_NONE,
     GST_TYPE_VFIO_DMABUF_SRC);
 
 static gboolean qemu_start (GstVfioDmabufSrc * self, gint fd);
+static gboolean libvirt_start (GstVfioDmabufSrc * self, gchar * uri,
+    gchar * domain);
 static GstFlowReturn qemu_create (GstVfioDmabufSrc * self,
     GstBuffer ** outbuf);
 
@@ -211,20 +227,29 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
   gint fd;
 
   gint qemu_fd;
+  gchar *domain, *uri;
 
   GST_OBJECT_LOCK (self);
   mdev = g_strdup (self->mdev);
   fd = self->device_fd;
   qemu_fd = self->qemu_display_fd;
+  domain = g_strdup (self->domain);
+  uri = g_strdup (self->libvirt_uri);
   GST_OBJECT_UNLOCK (self);
 
-  if ((mdev != NULL) + (fd >= 0) + (qemu_fd >= 0) != 1)
+  if ((mdev != NULL) + (fd >= 0) + (qemu_fd >= 0) + (domain != NULL) != 1
+      || (uri && !domain)) {
+    g_free (domain);
+    g_free (uri);
     goto bad_settings;
+  }
   self->have_plane = FALSE;
   self->next_time = GST_CLOCK_TIME_NONE;
   self->waiting_posted = FALSE;
   if (qemu_fd >= 0)
     return qemu_start (self, qemu_fd);
+  if (domain)
+    return libvirt_start (self, uri, domain);
   dev = mdev ? osvdi_vfio_open_mdev ("/sys", mdev, &error)
       : osvdi_vfio_adopt_fd (fd, &error);
   if (!dev)
@@ -254,8 +279,9 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
 bad_settings:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Set exactly one of \"mdev\", \"device-fd\" and "
-            "\"qemu-display-fd\"."), (NULL));
+        ("Set exactly one of \"mdev\", \"device-fd\", "
+            "\"qemu-display-fd\" and \"domain\" (\"libvirt-uri\" goes "
+            "with \"domain\")."), (NULL));
     g_free (mdev);
     return FALSE;
   }
@@ -599,6 +625,52 @@ qemu_start (GstVfioDmabufSrc * self, gint fd)
   g_atomic_int_set (&self->force_frame, TRUE);
   GST_INFO_OBJECT (self, "QEMU display on fd %d", fd);
   return TRUE;
+}
+
+/* QEMU's display of a libvirt domain, asked of libvirt at each start (a
+ * connection serves one start: QEMU gives the display to its newest
+ * client). Takes @uri and @domain. */
+static gboolean
+libvirt_start (GstVfioDmabufSrc * self, gchar * uri, gchar * domain)
+{
+#ifdef HAVE_LIBVIRT
+  GError *error = NULL;
+  gboolean ret;
+  gint fd;
+
+  fd = osvdi_libvirt_open_dbus_display_by_name (uri, domain, &error);
+  if (fd < 0) {
+    if (g_error_matches (error, OSVDI_LIBVIRT_ERROR,
+            OSVDI_LIBVIRT_ERROR_NOT_FOUND))
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
+          (NULL));
+    else if (g_error_matches (error, OSVDI_LIBVIRT_ERROR,
+            OSVDI_LIBVIRT_ERROR_NO_DISPLAY))
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+          (NULL));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+          ("%s", error->message), (NULL));
+    g_clear_error (&error);
+    ret = FALSE;
+  } else {
+    GST_INFO_OBJECT (self, "domain %s: display connection from libvirt",
+        domain);
+    ret = qemu_start (self, fd);
+    close (fd);
+  }
+  g_free (uri);
+  g_free (domain);
+  return ret;
+#else
+  GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+      ("\"domain\" needs libvirt, and this build has none."),
+      ("rebuild with libvirt and libxml2 development files, or hand the "
+          "connection over with \"qemu-display-fd\""));
+  g_free (uri);
+  g_free (domain);
+  return FALSE;
+#endif
 }
 
 static gboolean
@@ -1033,6 +1105,14 @@ gst_vfio_dmabuf_src_set_property (GObject * object, guint prop_id,
     case PROP_QEMU_DISPLAY_FD:
       self->qemu_display_fd = g_value_get_int (value);
       break;
+    case PROP_DOMAIN:
+      g_free (self->domain);
+      self->domain = g_value_dup_string (value);
+      break;
+    case PROP_LIBVIRT_URI:
+      g_free (self->libvirt_uri);
+      self->libvirt_uri = g_value_dup_string (value);
+      break;
     case PROP_ON_DISCONNECT:
       self->on_disconnect = g_value_get_enum (value);
       break;
@@ -1060,6 +1140,12 @@ gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
     case PROP_QEMU_DISPLAY_FD:
       g_value_set_int (value, self->qemu_display_fd);
       break;
+    case PROP_DOMAIN:
+      g_value_set_string (value, self->domain);
+      break;
+    case PROP_LIBVIRT_URI:
+      g_value_set_string (value, self->libvirt_uri);
+      break;
     case PROP_ON_DISCONNECT:
       g_value_set_enum (value, self->on_disconnect);
       break;
@@ -1076,6 +1162,8 @@ gst_vfio_dmabuf_src_finalize (GObject * object)
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (object);
 
   g_free (self->mdev);
+  g_free (self->domain);
+  g_free (self->libvirt_uri);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1140,6 +1228,33 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
   properties[PROP_QEMU_DISPLAY_FD] = g_param_spec_int ("qemu-display-fd",
       "QEMU display fd", "D-Bus connection to QEMU's display (-1: none)", -1,
       G_MAXINT, DEFAULT_QEMU_DISPLAY_FD,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:domain:
+   *
+   * A libvirt domain (name or UUID) whose QEMU display to capture: the
+   * element asks libvirt for a connection to it (virDomainOpenGraphicsFD)
+   * at each start, as #GstVfioDmabufSrc:qemu-display-fd would be handed
+   * one. The domain needs `<graphics type='dbus' p2p='yes'/>`. QEMU serves
+   * one display client: this takes the display from any other (such as
+   * osvdi-launcher's pipeline for the same VM).
+   */
+  properties[PROP_DOMAIN] = g_param_spec_string ("domain", "Domain",
+      "libvirt domain (name or UUID) whose QEMU D-Bus display to capture",
+      NULL,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:libvirt-uri:
+   *
+   * Where #GstVfioDmabufSrc:domain lives, e.g. `qemu:///system`; NULL for
+   * libvirt's default (`LIBVIRT_DEFAULT_URI`, else `qemu:///system` as
+   * root).
+   */
+  properties[PROP_LIBVIRT_URI] = g_param_spec_string ("libvirt-uri",
+      "libvirt URI", "libvirt connection URI for \"domain\" (NULL: "
+      "libvirt's default)", NULL,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**

@@ -19,6 +19,7 @@
 #include "domain.h"
 #include "launcherconfig.h"
 #include "osvdinet.h"
+#include "osvdi-libvirt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -519,14 +520,15 @@ session_spawn (Session * s)
      * one client at a time, and a restarted pipeline needs a new one. */
     virDomainPtr dom = l->conn ? virDomainLookupByUUIDString (l->conn,
         s->info->uuid) : NULL;
-    gint fd = dom ? virDomainOpenGraphicsFD (dom, 0, 0) : -1;
+    gint fd = dom ? osvdi_libvirt_open_dbus_display (dom, &error) : -1;
 
     if (fd < 0) {
+      const gchar *why = error ? error->message : virGetLastErrorMessage ();
       gchar *how = g_strdup_printf ("could not be started: no D-Bus display "
-          "connection from libvirt (%s)", virGetLastErrorMessage ());
+          "connection from libvirt (%s)", why);
 
-      LOG_ERROR ("%s: virDomainOpenGraphicsFD: %s", s->info->uuid,
-          virGetLastErrorMessage ());
+      LOG_ERROR ("%s: %s", s->info->uuid, why);
+      g_clear_error (&error);
       if (dom)
         virDomainFree (dom);
       g_object_unref (sl);

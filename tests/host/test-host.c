@@ -1,6 +1,10 @@
 /* OSVDI - host/: mdev discovery on fixture sysfs trees, DRM formats
  * SPDX-License-Identifier: Apache-2.0
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -8,6 +12,9 @@
 
 #include "osvdi-mdev.h"
 #include "osvdi-drm-format.h"
+#ifdef HAVE_LIBVIRT
+#include "osvdi-libvirt.h"
+#endif
 
 #define UUID_A "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
 #define UUID_B "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002"
@@ -243,6 +250,31 @@ test_drm_formats (void)
   g_clear_error (&error);
 }
 
+#ifdef HAVE_LIBVIRT
+/* Which <graphics> virDomainOpenGraphicsFD must be asked for. */
+static void
+test_dbus_display_index (void)
+{
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index ("<domain><devices>"
+          "<graphics type='dbus' p2p='yes'/></devices></domain>"), ==, 0);
+  /* Counted among graphics only, after a VNC and a SPICE display. */
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index ("<domain><devices>"
+          "<disk/><graphics type='vnc' port='-1'/><video/>"
+          "<graphics type=\"spice\"/><graphics p2p=\"yes\" type=\"dbus\">"
+          "<gl enable='no'/></graphics></devices></domain>"), ==, 2);
+  /* A bus (not peer-to-peer) D-Bus display cannot be handed out. */
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index ("<domain><devices>"
+          "<graphics type='dbus' address='unix:path=/x'/></devices></domain>"),
+      ==, -1);
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index ("<domain><devices>"
+          "<graphics type='vnc'/></devices></domain>"), ==, -1);
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index ("<domain><devi"), ==,
+      -1);
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index (""), ==, -1);
+  g_assert_cmpint (osvdi_libvirt_dbus_display_index (NULL), ==, -1);
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -252,5 +284,9 @@ main (int argc, char **argv)
   g_test_add_func ("/host/mdev/errors", test_errors);
   g_test_add_func ("/host/mdev/create-remove", test_create_remove);
   g_test_add_func ("/host/drm-formats", test_drm_formats);
+#ifdef HAVE_LIBVIRT
+  g_test_add_func ("/host/libvirt/dbus-display-index",
+      test_dbus_display_index);
+#endif
   return g_test_run ();
 }
