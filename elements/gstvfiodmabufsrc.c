@@ -175,6 +175,10 @@ struct _GstVfioDmabufSrc
   /* QEMU's D-Bus display, when that is the provider. */
   OsvdiQemuDisplay *qemu;
   GstBufferPool *pool;          /* mirror copies */
+  /* The guest's cursor (the D-Bus thread's): GST_OBJECT_LOCK. */
+  GstEvent *cursor_shape;       /* last cursor-set, for showing it again */
+  gint cursor_hot_x, cursor_hot_y;
+  gboolean cursor_hidden;
   gint force_frame;             /* atomic: a keyframe was asked for */
   guint64 scanout_serial;
 
@@ -320,6 +324,9 @@ gst_vfio_dmabuf_src_stop (GstBaseSrc * bsrc)
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
 
   g_clear_pointer (&self->qemu, osvdi_qemu_display_free);
+  GST_OBJECT_LOCK (self);
+  gst_clear_event (&self->cursor_shape);
+  GST_OBJECT_UNLOCK (self);
   if (self->pool) {
     gst_buffer_pool_set_active (self->pool, FALSE);
     gst_clear_object (&self->pool);
@@ -584,19 +591,57 @@ qemu_cursor_define (gpointer user_data, guint width, guint height,
 {
   GstVfioDmabufSrc *self = user_data;
   GstBuffer *pixels = gst_buffer_new_wrapped_bytes (bgra);
+  GstEvent *event = osvdi_cursor_event_new_set (width, height,
+      MAX (hot_x, 0), MAX (hot_y, 0), pixels);
+  gboolean hidden;
 
-  /* Out-of-band: any thread may push it, and it passes the encoder at once. */
-  gst_pad_push_event (GST_BASE_SRC_PAD (self),
-      osvdi_cursor_event_new_set (width, height, MAX (hot_x, 0),
-          MAX (hot_y, 0), pixels));
   gst_buffer_unref (pixels);
+  GST_OBJECT_LOCK (self);
+  gst_event_replace (&self->cursor_shape, event);
+  self->cursor_hot_x = MAX (hot_x, 0);
+  self->cursor_hot_y = MAX (hot_y, 0);
+  hidden = self->cursor_hidden;
+  GST_OBJECT_UNLOCK (self);
+  /* Out-of-band: any thread may push it, and it passes the encoder at once.
+   * A hidden cursor's new shape waits until it shows again. */
+  if (!hidden)
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), event);
+  else
+    gst_event_unref (event);
 }
 
+/* QEMU's MouseSet gives the cursor image's top-left corner; a SPICE cursor
+ * position is its hot spot (QEMU's own SPICE display adds it too). A cursor
+ * the guest turned off becomes a transparent one: the SPICE stream device
+ * has no "hide". */
 static void
 qemu_cursor_move (gpointer user_data, gint x, gint y, gboolean visible)
 {
   GstVfioDmabufSrc *self = user_data;
+  GstEvent *show = NULL;
+  gboolean hide = FALSE;
 
+  GST_OBJECT_LOCK (self);
+  if (!visible && !self->cursor_hidden)
+    hide = TRUE;
+  else if (visible && self->cursor_hidden && self->cursor_shape)
+    show = gst_event_ref (self->cursor_shape);
+  self->cursor_hidden = !visible;
+  x += self->cursor_hot_x;
+  y += self->cursor_hot_y;
+  GST_OBJECT_UNLOCK (self);
+
+  if (hide) {
+    guint8 clear[4] = { 0, 0, 0, 0 };
+    GstBuffer *pixels = gst_buffer_new_memdup (clear, sizeof clear);
+
+    gst_pad_push_event (GST_BASE_SRC_PAD (self),
+        osvdi_cursor_event_new_set (1, 1, 0, 0, pixels));
+    gst_buffer_unref (pixels);
+    return;
+  }
+  if (show)
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), show);
   if (visible)
     gst_pad_push_event (GST_BASE_SRC_PAD (self),
         osvdi_cursor_event_new_move (x, y));
@@ -622,6 +667,11 @@ qemu_start (GstVfioDmabufSrc * self, gint fd)
   self->wrappers = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) gst_memory_unref);
   self->scanout_serial = 0;
+  GST_OBJECT_LOCK (self);
+  gst_clear_event (&self->cursor_shape);
+  self->cursor_hot_x = self->cursor_hot_y = 0;
+  self->cursor_hidden = FALSE;
+  GST_OBJECT_UNLOCK (self);
   g_atomic_int_set (&self->force_frame, TRUE);
   GST_INFO_OBJECT (self, "QEMU display on fd %d", fd);
   return TRUE;

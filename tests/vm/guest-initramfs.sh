@@ -12,7 +12,9 @@
 # turns a virtio-tablet-pci on (an absolute pointer, as a desktop has).
 # Kernel command line words it reads: osvdi.pattern (first fill the
 # framebuffer with four quadrants, red green / blue white, 32 bpp),
-# osvdi.tablet (load the virtio tablet driver at boot).
+# osvdi.tablet (load the virtio tablet driver at boot), osvdi.cursor (load
+# virtio-gpu's DRM driver and set a hardware cursor with guest-cursor.c at
+# 300,200: "OSVDI-CURSOR 300 200" on the serial port).
 set -euo pipefail
 out=$(realpath -m "$1")
 busybox=/bin/busybox
@@ -31,6 +33,14 @@ if [ -n "${2:-}" ]; then
     cp "$kmods/$m.ko" "$work/mod/"
   done
   cp "$kmods/drivers/virtio/virtio_input.ko" "$work/vi.ko"
+  mkdir -p "$work/mod/gpu"
+  for m in gpu/drm/drm gpu/drm/drm_kms_helper gpu/drm/drm_shmem_helper \
+      virtio/virtio_dma_buf gpu/drm/virtio/virtio-gpu; do
+    cp "$kmods/drivers/$m.ko" "$work/mod/gpu/"
+  done
+  # The guest's cursor program: static, from this tree (libdrm's headers).
+  ${CC:-cc} -static -O2 -Wall -I/usr/include/libdrm \
+    -o "$work/bin/guest-cursor" "$(dirname "$0")/guest-cursor.c"
 fi
 cat > "$work/init" <<'INIT'
 #!/bin/busybox sh
@@ -45,6 +55,13 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 done
 # osvdi.tablet on the command line: the virtio tablet from the start.
 grep -q osvdi.tablet /proc/cmdline && [ -f /vi.ko ] && insmod /vi.ko
+# osvdi.cursor: virtio-gpu's DRM driver, and a hardware cursor on it.
+if grep -q osvdi.cursor /proc/cmdline && [ -x /bin/guest-cursor ]; then
+  for m in drm drm_kms_helper drm_shmem_helper virtio_dma_buf virtio-gpu; do
+    insmod /mod/gpu/$m.ko
+  done
+  /bin/guest-cursor 300 200 > /dev/ttyS0 &
+fi
 if [ -f /mod/psmouse.ko ] && insmod /mod/psmouse.ko; then
   hexdump -v -e '"OSVDI-MOUSE " 3/1 "%02x " "\n"' /dev/input/mice > /dev/ttyS0 &
 fi

@@ -93,10 +93,11 @@ qmp (Qemu * q, const gchar * json, gint fd)
   g_free (reply);
 }
 
-/* @extra: NULL for SeaBIOS waiting at its boot prompt, else the
- * -kernel/-initrd/-append/-serial arguments of a Linux guest. */
+/* @vga: the display device ("VGA", "virtio-vga"); @extra: NULL for SeaBIOS
+ * waiting at its boot prompt, else the -kernel/-initrd/-append/-serial
+ * arguments of a Linux guest. */
 static Qemu *
-qemu_start_full (const gchar * const *extra)
+qemu_start_full (const gchar * vga, const gchar * const *extra)
 {
   Qemu *q = g_new0 (Qemu, 1);
   gchar *sock, *qmp_arg;
@@ -110,7 +111,7 @@ qemu_start_full (const gchar * const *extra)
   {
     /* SeaBIOS waits a minute at "Press ESC for boot menu." */
     const gchar *base[] = { "qemu-system-x86_64", "-machine", "pc,accel=tcg",
-      "-m", "256", "-nodefaults", "-device", "VGA", "-display",
+      "-m", "256", "-nodefaults", "-device", vga, "-display",
       "dbus,p2p=yes", "-qmp", qmp_arg, "-boot", "menu=on,splash-time=60000",
       NULL
     };
@@ -158,7 +159,7 @@ qemu_start_full (const gchar * const *extra)
 static Qemu *
 qemu_start (void)
 {
-  return qemu_start_full (NULL);
+  return qemu_start_full ("VGA", NULL);
 }
 
 /* A display connection, as virDomainOpenGraphicsFD gives one out. */
@@ -383,7 +384,7 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
       "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.pattern",
       "-serial", serial_arg, "-device", "virtio-tablet-pci", NULL
     };
-    q = qemu_start_full (extra);
+    q = qemu_start_full ("VGA", extra);
   }
   fd = qemu_display_fd (q);
   port = osvdi_test_client_free_port ();
@@ -485,6 +486,117 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
     fail_unless (after > before, "absolute pointer motion did not reach the "
         "guest's tablet (%u mouse packets before and after)", before);
   }
+
+  osvdi_test_client_free (client);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  qemu_stop (q);
+  g_unlink (serial);
+  g_free (serial);
+  g_free (serial_arg);
+  g_free (desc);
+  g_free (kernel);
+  g_free (initrd);
+  g_free (vmdir);
+  g_free (initrd_path);
+}
+
+GST_END_TEST;
+
+/* The guest's hardware cursor (virtio-gpu: QEMU's CursorDefine and
+ * MouseSet) reaches the SPICE client beside the video: its shape, its hot
+ * spot, its position (QEMU gives the image's corner, SPICE wants the hot
+ * spot), hidden when the guest turns it off, back when it sets one again. */
+GST_START_TEST (test_linux_guest_cursor)
+{
+  gchar *vmdir = g_build_filename (OSVDI_BUILD_DIR, "tests", "vm", NULL);
+  gchar *initrd_path = g_build_filename (OSVDI_BUILD_DIR, "tests",
+      "osvdi-guest.cpio.gz", NULL);
+  gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir, NULL);
+  gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path,
+      vmdir) : NULL;
+  gchar *serial, *serial_arg, *desc;
+  Qemu *q;
+  gint fd, port, event, w = 0, h = 0, hx = -1, hy = -1;
+  guint32 pixel = 0;
+  GstElement *p;
+  OsvdiTestClientConfig cfg = {.password = PASSWORD };
+  OsvdiTestClient *client;
+  gint64 end;
+
+  if (!initrd) {
+    g_printerr ("SKIP test_linux_guest_cursor: no guest kernel (run as root "
+        "once, or scripts/test)\n");
+    g_free (kernel);
+    g_free (vmdir);
+    g_free (initrd_path);
+    return;
+  }
+  serial = g_build_filename (g_get_tmp_dir (), "osvdi-guest-serial-XXXXXX",
+      NULL);
+  close (g_mkstemp (serial));
+  serial_arg = g_strdup_printf ("file:%s", serial);
+  {
+    const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
+      "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.cursor",
+      "-serial", serial_arg, NULL
+    };
+    q = qemu_start_full ("virtio-vga", extra);
+  }
+  fd = qemu_display_fd (q);
+  port = osvdi_test_client_free_port ();
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "! h264parse ! spicesink port=%d password=" PASSWORD, fd, port);
+  p = gst_parse_launch (desc, NULL);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+  cfg.port = port;
+  client = osvdi_test_client_new (&cfg);
+  fail_unless (osvdi_test_client_connect (client));
+  fail_unless (osvdi_test_client_wait_open (client, 20000, &event));
+
+  /* guest-cursor.c: 64x64, 0xff20c040, hot spot 5,7, corner at 300,200. */
+  fail_unless (wait_file_contains (serial, "OSVDI-CURSOR 300 200", 180000),
+      "the guest did not set its cursor");
+  fail_unless (osvdi_test_client_wait_cursor (client, 30000),
+      "no cursor reached the client");
+  end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  do {
+    osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel);
+    if (w == 64)
+      break;
+    osvdi_test_client_iterate (50);
+  } while (g_get_monotonic_time () < end);
+  fail_unless (w == 64 && h == 64, "cursor %dx%d", w, h);
+  fail_unless (hx == 5 && hy == 7, "hot spot %d,%d", hx, hy);
+  fail_unless (pixel == 0xff20c040, "cursor pixel %08x", pixel);
+  fail_unless (osvdi_test_client_wait_cursor_pos (client, 305, 207, 30000),
+      "the cursor is not at its hot spot 305,207");
+
+  /* The guest turns its cursor off (its DRM master goes): hidden. */
+  fail_unless (wait_file_contains (serial, "# ", 60000), "no shell prompt");
+  type_text (client, "killall guest-cursor\n");
+  end = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  do {
+    osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel);
+    if (w == 1)
+      break;
+    osvdi_test_client_iterate (50);
+  } while (g_get_monotonic_time () < end);
+  fail_unless (w == 1 && h == 1 && (pixel >> 24) == 0,
+      "the hidden cursor is %dx%d, first pixel %08x", w, h, pixel);
+
+  /* And a new one, elsewhere. */
+  type_text (client, "guest-cursor 100 50\n");
+  fail_unless (wait_file_contains (serial, "OSVDI-CURSOR 100 50", 60000),
+      "the guest did not set its cursor again");
+  fail_unless (osvdi_test_client_wait_cursor_pos (client, 105, 57, 30000),
+      "the cursor did not come back at 105,57");
+  osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel);
+  fail_unless (w == 64 && pixel == 0xff20c040, "cursor %dx%d %08x", w, h,
+      pixel);
 
   osvdi_test_client_free (client);
   gst_element_set_state (p, GST_STATE_NULL);
@@ -612,6 +724,7 @@ qemudisplay_suite (void)
     tcase_add_test (tc, test_disconnect_eos);
     tcase_add_test (tc, test_disconnect_error);
     tcase_add_test (tc, test_linux_guest_framebuffer_and_shell);
+    tcase_add_test (tc, test_linux_guest_cursor);
   } else {
     g_printerr ("qemu-system-x86_64 not found: only the tests without a VM "
         "run (scripts/test installs it as root)\n");
