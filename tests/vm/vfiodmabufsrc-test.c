@@ -16,14 +16,12 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/vfio.h>
-#include <sys/socket.h>
-#include <gio/gio.h>
-#include <gio/gunixfdlist.h>
 
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
 #include "osvdi-guest.h"
 #include "osvdi-check-util.h"
+#include "osvdi-fake-qemu.h"
 
 #define MBOCHS_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000001"
 #define MDPY_UUID "6d0d4b9e-1b4a-4a3b-9a33-000000000002"
@@ -398,230 +396,60 @@ GST_START_TEST (test_errors)
 GST_END_TEST;
 
 /* ------------------------------------------------------------------------ */
-/* A stand-in for QEMU's D-Bus display in GL mode. No render node here, so no
- * QEMU with gl=on; but mbochs exports real dmabufs, and this peer hands one
- * to the element exactly as QEMU 7.2 does (ScanoutDMABUF, UpdateDMABUF).
- * It sits beside the real-QEMU tests (tests/check/elements/qemudisplay.c),
- * which cover everything else of the provider. */
-
-static const gchar fake_console_xml[] =
-    "<node><interface name='org.qemu.Display1.Console'>"
-    "<method name='RegisterListener'><arg type='h' direction='in'/></method>"
-    "<property name='Label' type='s' access='read'/>"
-    "<property name='Width' type='u' access='read'/>"
-    "<property name='Height' type='u' access='read'/>"
-    "</interface></node>";
+/* QEMU's D-Bus display in GL mode. No render node here, so no QEMU with
+ * gl=on; but mbochs exports real dmabufs, and a stand-in peer
+ * (tests/check/osvdi-fake-qemu.c) hands one to the element exactly as QEMU
+ * 7.2 does (ScanoutDMABUF, UpdateDMABUF). The real-QEMU tests
+ * (tests/check/elements/qemudisplay.c) cover everything else of the
+ * provider. */
 
 typedef struct
 {
-  GThread *thread;
-  GMainContext *ctx;
-  GMainLoop *loop;
-  gint server_end;
-  GDBusConnection *display, *listener;
-  GDBusNodeInfo *info;
-  gint dmabuf;
-  guint width, height, stride;
   GMutex lock;
   GCond cond;
-  gboolean scanout_done, update_replied;
   guint frames;                 /* seen at the sink */
   gboolean holding, release;    /* the update's frame, held downstream */
-} FakeQemu;
-
-static GVariant *
-fake_get_property (GDBusConnection * c, const gchar * sender,
-    const gchar * path, const gchar * iface, const gchar * prop,
-    GError ** error, gpointer data)
-{
-  FakeQemu *f = data;
-
-  if (g_str_equal (prop, "Label"))
-    return g_variant_new_string ("VGA");
-  return g_variant_new_uint32 (g_str_equal (prop, "Width") ? f->width
-      : f->height);
-}
-
-static void
-fake_update_replied (GObject * src, GAsyncResult * res, gpointer data)
-{
-  FakeQemu *f = data;
-  GVariant *ret = g_dbus_connection_call_finish (G_DBUS_CONNECTION (src), res,
-      NULL);
-
-  g_mutex_lock (&f->lock);
-  f->update_replied = ret != NULL;
-  g_cond_broadcast (&f->cond);
-  g_mutex_unlock (&f->lock);
-  if (ret)
-    g_variant_unref (ret);
-}
-
-/* Register a listener as QEMU does: reply first, then serve the handshake
- * on the new connection, then show the scanout. */
-static void
-fake_method (GDBusConnection * c, const gchar * sender, const gchar * path,
-    const gchar * iface, const gchar * method, GVariant * params,
-    GDBusMethodInvocation * inv, gpointer data)
-{
-  FakeQemu *f = data;
-  GUnixFDList *fds = g_dbus_message_get_unix_fd_list
-      (g_dbus_method_invocation_get_message (inv));
-  gint32 handle;
-  gint fd;
-  GSocket *sock;
-  GSocketConnection *stream;
-  gchar *guid = g_dbus_generate_guid ();
-  GUnixFDList *out = g_unix_fd_list_new ();
-  GVariant *ret;
-  GError *error = NULL;
-
-  g_variant_get (params, "(h)", &handle);
-  fd = g_unix_fd_list_get (fds, handle, NULL);
-  g_dbus_method_invocation_return_value (inv, NULL);
-
-  sock = g_socket_new_from_fd (fd, NULL);
-  stream = g_socket_connection_factory_create_connection (sock);
-  f->listener = g_dbus_connection_new_sync (G_IO_STREAM (stream), guid,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER, NULL, NULL, &error);
-  fail_unless (f->listener != NULL, "%s", error ? error->message : "");
-  g_object_unref (stream);
-  g_object_unref (sock);
-  g_free (guid);
-
-  g_unix_fd_list_append (out, f->dmabuf, NULL);
-  ret = g_dbus_connection_call_with_unix_fd_list_sync (f->listener, NULL,
-      "/org/qemu/Display1/Listener", "org.qemu.Display1.Listener",
-      "ScanoutDMABUF", g_variant_new ("(huuuutb)", 0, f->width, f->height,
-          f->stride, 0x34325258 /* XR24 */ , (guint64) 0, TRUE), NULL,
-      G_DBUS_CALL_FLAGS_NONE, 5000, out, NULL, NULL, &error);
-  fail_unless (ret != NULL, "ScanoutDMABUF: %s", error ? error->message : "");
-  g_variant_unref (ret);
-  g_object_unref (out);
-  g_mutex_lock (&f->lock);
-  f->scanout_done = TRUE;
-  g_cond_broadcast (&f->cond);
-  g_mutex_unlock (&f->lock);
-}
-
-static gboolean
-fake_send_update (gpointer data)
-{
-  FakeQemu *f = data;
-
-  g_dbus_connection_call (f->listener, NULL, "/org/qemu/Display1/Listener",
-      "org.qemu.Display1.Listener", "UpdateDMABUF", g_variant_new ("(iiii)",
-          0, 0, f->width, f->height), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-      fake_update_replied, f);
-  return G_SOURCE_REMOVE;
-}
-
-static gpointer
-fake_thread (gpointer data)
-{
-  FakeQemu *f = data;
-  static const GDBusInterfaceVTable vtable = {
-    .method_call = fake_method,.get_property = fake_get_property,
-  };
-  GSocket *sock = g_socket_new_from_fd (f->server_end, NULL);
-  GSocketConnection *stream =
-      g_socket_connection_factory_create_connection (sock);
-  gchar *guid = g_dbus_generate_guid ();
-
-  g_main_context_push_thread_default (f->ctx);
-  f->display = g_dbus_connection_new_sync (G_IO_STREAM (stream), guid,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER |
-      G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING, NULL, NULL, NULL);
-  fail_unless (f->display != NULL);
-  g_dbus_connection_register_object (f->display,
-      "/org/qemu/Display1/Console_0", f->info->interfaces[0], &vtable, f,
-      NULL, NULL);
-  g_dbus_connection_start_message_processing (f->display);
-  g_main_loop_run (f->loop);
-  if (f->listener)
-    g_dbus_connection_close_sync (f->listener, NULL, NULL);
-  g_dbus_connection_close_sync (f->display, NULL, NULL);
-  g_clear_object (&f->listener);
-  g_clear_object (&f->display);
-  g_main_context_pop_thread_default (f->ctx);
-  g_object_unref (stream);
-  g_object_unref (sock);
-  g_free (guid);
-  return NULL;
-}
-
-/* Starts the peer; returns the element's end of the display connection. */
-static gint
-fake_qemu_start (FakeQemu * f, gint dmabuf, guint w, guint h, guint stride)
-{
-  gint sv[2];
-
-  memset (f, 0, sizeof (*f));
-  fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  f->server_end = sv[1];
-  f->dmabuf = dmabuf;
-  f->width = w;
-  f->height = h;
-  f->stride = stride;
-  f->info = g_dbus_node_info_new_for_xml (fake_console_xml, NULL);
-  f->ctx = g_main_context_new ();
-  f->loop = g_main_loop_new (f->ctx, FALSE);
-  g_mutex_init (&f->lock);
-  g_cond_init (&f->cond);
-  f->thread = g_thread_new ("fake-qemu", fake_thread, f);
-  return sv[0];
-}
-
-static void
-fake_qemu_stop (FakeQemu * f)
-{
-  g_main_loop_quit (f->loop);
-  g_thread_join (f->thread);
-  g_main_loop_unref (f->loop);
-  g_main_context_unref (f->ctx);
-  g_dbus_node_info_unref (f->info);
-  g_mutex_clear (&f->lock);
-  g_cond_clear (&f->cond);
-}
-
-static gboolean
-fake_wait (FakeQemu * f, gboolean * flag, guint ms)
-{
-  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
-  gboolean ok;
-
-  g_mutex_lock (&f->lock);
-  while (!*flag && g_cond_wait_until (&f->cond, &f->lock, end));
-  ok = *flag;
-  g_mutex_unlock (&f->lock);
-  return ok;
-}
+} Hold;
 
 /* Downstream holds the second frame (the update's) until told, then drops
  * it: the buffer is freed right there. */
 static GstPadProbeReturn
 hold_update_frame (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 {
-  FakeQemu *f = data;
+  Hold *h = data;
 
-  g_mutex_lock (&f->lock);
-  if (++f->frames != 2) {
-    g_mutex_unlock (&f->lock);
+  g_mutex_lock (&h->lock);
+  if (++h->frames != 2) {
+    g_mutex_unlock (&h->lock);
     return GST_PAD_PROBE_OK;
   }
-  f->holding = TRUE;
-  g_cond_broadcast (&f->cond);
-  while (!f->release)
-    g_cond_wait (&f->cond, &f->lock);
-  g_mutex_unlock (&f->lock);
+  h->holding = TRUE;
+  g_cond_broadcast (&h->cond);
+  while (!h->release)
+    g_cond_wait (&h->cond, &h->lock);
+  g_mutex_unlock (&h->lock);
   return GST_PAD_PROBE_DROP;
+}
+
+static gboolean
+hold_wait (Hold * h, guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+  gboolean ok;
+
+  g_mutex_lock (&h->lock);
+  while (!h->holding && g_cond_wait_until (&h->cond, &h->lock, end));
+  ok = h->holding;
+  g_mutex_unlock (&h->lock);
+  return ok;
 }
 
 GST_START_TEST (test_qemu_gl_scanout_dmabuf)
 {
   Guest g;
   OsvdiPlane plane;
-  FakeQemu f;
+  OsvdiFakeQemu *f;
+  Hold h = { 0 };
   GstElement *p, *sink;
   GstSample *s;
   gint fd, dmabuf;
@@ -635,7 +463,8 @@ GST_START_TEST (test_qemu_gl_scanout_dmabuf)
   dmabuf = osvdi_vfio_dmabuf_fd (g.dev, plane.id, NULL);
   fail_unless (dmabuf >= 0);
 
-  fd = fake_qemu_start (&f, dmabuf, plane.width, plane.height, plane.stride);
+  f = osvdi_fake_qemu_new (plane.width, plane.height, plane.stride, dmabuf,
+      NULL, &fd);
   desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! appsink "
       "name=sink sync=false enable-last-sample=false max-buffers=4", fd);
   p = gst_parse_launch (desc, NULL);
@@ -644,14 +473,14 @@ GST_START_TEST (test_qemu_gl_scanout_dmabuf)
   {
     GstPad *pad = gst_element_get_static_pad (sink, "sink");
 
-    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, hold_update_frame, &f,
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, hold_update_frame, &h,
         NULL);
     gst_object_unref (pad);
   }
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
       != GST_STATE_CHANGE_FAILURE);
   close (fd);
-  fail_unless (fake_wait (&f, &f.scanout_done, 10000), "no ScanoutDMABUF");
+  fail_unless (osvdi_fake_qemu_wait_scanout (f, 10000), "no ScanoutDMABUF");
 
   /* The guest's dmabuf itself, zero copy: DMABuf caps, the pattern. */
   s = pull_size (p, 1024, 768);
@@ -660,21 +489,21 @@ GST_START_TEST (test_qemu_gl_scanout_dmabuf)
 
   /* An UpdateDMABUF is answered only once the frame showing it is gone
    * (QEMU draws again after that answer). */
-  g_main_context_invoke (f.ctx, fake_send_update, &f);
-  fail_unless (fake_wait (&f, &f.holding, 10000), "no frame for the update");
-  fail_if (fake_wait (&f, &f.update_replied, 500),
+  osvdi_fake_qemu_update_dmabuf (f);
+  fail_unless (hold_wait (&h, 10000), "no frame for the update");
+  fail_if (osvdi_fake_qemu_wait_update_replied (f, 500),
       "UpdateDMABUF answered while the frame was still held");
-  g_mutex_lock (&f.lock);
-  f.release = TRUE;
-  g_cond_broadcast (&f.cond);
-  g_mutex_unlock (&f.lock);
-  fail_unless (fake_wait (&f, &f.update_replied, 5000),
+  g_mutex_lock (&h.lock);
+  h.release = TRUE;
+  g_cond_broadcast (&h.cond);
+  g_mutex_unlock (&h.lock);
+  fail_unless (osvdi_fake_qemu_wait_update_replied (f, 5000),
       "UpdateDMABUF never answered after the frame was released");
 
   gst_element_set_state (p, GST_STATE_NULL);
   gst_object_unref (sink);
   gst_object_unref (p);
-  fake_qemu_stop (&f);
+  osvdi_fake_qemu_free (f);
   guest_close (&g);
 }
 
