@@ -69,7 +69,6 @@
 #include <gst/video/video.h>
 #include <gst/allocators/gstdmabuf.h>
 #include <gst/video/navigation.h>
-#include <gst/video/gstvideopool.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_vfio_dmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_vfio_dmabuf_src_debug
@@ -89,6 +88,7 @@ enum
   PROP_DOMAIN,
   PROP_LIBVIRT_URI,
   PROP_ON_DISCONNECT,
+  PROP_STATS,
   N_PROPERTIES
 };
 
@@ -171,10 +171,10 @@ struct _GstVfioDmabufSrc
   gchar *domain;
   gchar *libvirt_uri;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
+  guint64 frames_out, mirror_copies;    /* stats */
 
   /* QEMU's D-Bus display, when that is the provider. */
   OsvdiQemuDisplay *qemu;
-  GstBufferPool *pool;          /* mirror copies */
   /* The guest's cursor (the D-Bus thread's): GST_OBJECT_LOCK. */
   GstEvent *cursor_shape;       /* last cursor-set, for showing it again */
   gint cursor_hot_x, cursor_hot_y;
@@ -323,14 +323,14 @@ gst_vfio_dmabuf_src_stop (GstBaseSrc * bsrc)
 {
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
 
+  if (self->qemu)
+    GST_INFO_OBJECT (self, "QEMU display: the mirror was copied %"
+        G_GUINT64_FORMAT " times (updates while a frame was held)",
+        osvdi_qemu_display_mirror_copies (self->qemu));
   g_clear_pointer (&self->qemu, osvdi_qemu_display_free);
   GST_OBJECT_LOCK (self);
   gst_clear_event (&self->cursor_shape);
   GST_OBJECT_UNLOCK (self);
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_clear_object (&self->pool);
-  }
   g_clear_pointer (&self->wrappers, g_hash_table_unref);
   g_clear_object (&self->dmabuf_allocator);
   /* Buffers still downstream keep the device until they are gone. */
@@ -723,28 +723,7 @@ libvirt_start (GstVfioDmabufSrc * self, gchar * uri, gchar * domain)
 #endif
 }
 
-static gboolean
-qemu_configure_pool (GstVfioDmabufSrc * self)
-{
-  GstStructure *config;
-  GstCaps *caps;
-
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_clear_object (&self->pool);
-  }
-  caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
-  if (!caps)
-    return FALSE;
-  self->pool = gst_video_buffer_pool_new ();
-  config = gst_buffer_pool_get_config (self->pool);
-  gst_buffer_pool_config_set_params (config, caps, self->info.size, 2, 0);
-  gst_caps_unref (caps);
-  return gst_buffer_pool_set_config (self->pool, config)
-      && gst_buffer_pool_set_active (self->pool, TRUE);
-}
-
-/* A new scanout size or kind: new caps (and buffers for copies). */
+/* A new scanout size or kind: new caps. */
 static gboolean
 qemu_renegotiate (GstVfioDmabufSrc * self, const OsvdiQemuFrame * f)
 {
@@ -778,9 +757,8 @@ qemu_renegotiate (GstVfioDmabufSrc * self, const OsvdiQemuFrame * f)
       gst_pad_push_event (GST_BASE_SRC_PAD (self),
           gst_event_new_tag (gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
                   "flip-rotate-180", NULL)));
-    return TRUE;
   }
-  return qemu_configure_pool (self);
+  return TRUE;
 }
 
 static void
@@ -803,7 +781,6 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
   for (;;) {
     guint w, h;
     gboolean dmabuf, force;
-    GstMapInfo map = { 0 };
     OsvdiQemuFrameResult res;
 
     /* Never faster than the negotiated rate: later changes coalesce. */
@@ -811,36 +788,21 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
     if (ret != GST_FLOW_OK)
       return ret;
 
-    if (!osvdi_qemu_display_peek_size (self->qemu, &w, &h, &dmabuf)) {
-      if (!self->waiting_posted) {
-        self->waiting_posted = TRUE;
-        gst_element_post_message (GST_ELEMENT (self),
-            gst_message_new_element (GST_OBJECT (self),
-                gst_structure_new_empty
-                ("vfiodmabufsrc/waiting-for-display")));
-      }
-    } else if (!dmabuf && self->have_plane && self->pool
-        && self->plane.kind != OSVDI_PLANE_DMABUF
-        && w == self->plane.width && h == self->plane.height) {
-      ret = gst_buffer_pool_acquire_buffer (self->pool, &buf, NULL);
-      if (ret != GST_FLOW_OK)
-        return ret;
-      gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    if (!osvdi_qemu_display_peek_size (self->qemu, &w, &h, &dmabuf)
+        && !self->waiting_posted) {
+      self->waiting_posted = TRUE;
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self),
+              gst_structure_new_empty ("vfiodmabufsrc/waiting-for-display")));
     }
 
     force = g_atomic_int_exchange (&self->force_frame, FALSE);
     res = osvdi_qemu_display_next_frame (self->qemu,
-        g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force,
-        map.data, map.size, self->plane.stride, &f);
-    if (buf)
-      gst_buffer_unmap (buf, &map);
+        g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force, &f);
 
-    if (res == OSVDI_QEMU_FRAME_FLUSHING) {
-      gst_clear_buffer (&buf);
+    if (res == OSVDI_QEMU_FRAME_FLUSHING)
       return GST_FLOW_FLUSHING;
-    }
     if (res == OSVDI_QEMU_FRAME_CLOSED) {
-      gst_clear_buffer (&buf);
       if (self->on_disconnect == GST_VFIO_DMABUF_SRC_ON_DISCONNECT_ERROR) {
         GST_ELEMENT_ERROR (self, RESOURCE, READ,
             ("The VM's display went away."), ("%s",
@@ -856,49 +818,44 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
     if (res == OSVDI_QEMU_FRAME_TIMEOUT) {
       /* Nothing changed: nothing to push. Keep the tick from running
        * ahead so the next change goes out at once. */
-      gst_clear_buffer (&buf);
       self->next_time = GST_CLOCK_TIME_NONE;
       continue;
     }
     self->waiting_posted = FALSE;
+    break;
+  }
 
-    {
-      gboolean new_format = !self->have_plane
-          || f.dmabuf != (self->plane.kind == OSVDI_PLANE_DMABUF)
-          || f.width != self->plane.width || f.height != self->plane.height
-          || f.fourcc != self->plane.drm_format;
+  {
+    gboolean new_format = !self->have_plane
+        || f.dmabuf != (self->plane.kind == OSVDI_PLANE_DMABUF)
+        || f.width != self->plane.width || f.height != self->plane.height
+        || f.fourcc != self->plane.drm_format;
 
-      if (new_format || (f.dmabuf && f.scanout_serial != self->scanout_serial)) {
-        /* The old scanout's pending updates are answered now; a new format
-         * needs new caps (and buffers) first. */
-        gst_clear_buffer (&buf);
-        osvdi_qemu_display_frame_done (self->qemu, f.token);
-        f.token = NULL;
-        if (new_format && !qemu_renegotiate (self, &f))
-          return GST_FLOW_NOT_NEGOTIATED;
-        if (!f.dmabuf) {
-          /* The copy went nowhere: take the next one in the new size. */
-          self->scanout_serial = f.scanout_serial;
-          g_atomic_int_set (&self->force_frame, TRUE);
-          self->next_time = GST_CLOCK_TIME_NONE;
-          continue;
-        }
+    if (new_format || (f.dmabuf && f.scanout_serial != self->scanout_serial)) {
+      /* The old scanout's pending updates are answered now; a new format
+       * needs new caps first. */
+      osvdi_qemu_display_frame_done (self->qemu, f.token);
+      f.token = NULL;
+      if (new_format && !qemu_renegotiate (self, &f)) {
+        osvdi_qemu_pixels_unref (f.pixels);
+        return GST_FLOW_NOT_NEGOTIATED;
       }
-      self->scanout_serial = f.scanout_serial;
     }
+    self->scanout_serial = f.scanout_serial;
+  }
+
+  {
+    gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
+    gint stride[GST_VIDEO_MAX_PLANES] = { (gint) f.stride };
+    gsize size = (gsize) f.stride * f.height;
 
     if (f.dmabuf) {
-      GstMemory *mem = gst_dmabuf_allocator_alloc (self->dmabuf_allocator,
-          dup (f.dmabuf_fd), (gsize) f.stride * f.height);
-      gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
-      gint stride[GST_VIDEO_MAX_PLANES] = { (gint) f.stride };
       gpointer *pair = g_new (gpointer, 2);
 
       buf = gst_buffer_new ();
-      gst_buffer_append_memory (buf, mem);
-      gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
-          GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
-          stride);
+      gst_buffer_append_memory (buf,
+          gst_dmabuf_allocator_alloc (self->dmabuf_allocator,
+              dup (f.dmabuf_fd), size));
       /* QEMU draws again once this frame is done with. */
       GST_LOG_OBJECT (self, "dmabuf frame %ux%u, %s", f.width, f.height,
           f.token ? "answers QEMU's updates when released" : "no update");
@@ -907,12 +864,17 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
       gst_mini_object_set_qdata (GST_MINI_OBJECT (buf),
           g_quark_from_static_string ("osvdi-qemu-frame"), pair,
           qemu_frame_done);
-    } else if (!buf) {
-      /* Lost a race with a resize: try again. */
-      g_atomic_int_set (&self->force_frame, TRUE);
-      continue;
+    } else {
+      /* The mirror itself, read-only: QEMU's next change copies it only if
+       * this frame is still held then (a writer downstream gets its own
+       * copy from GStreamer). */
+      buf = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY,
+          (gpointer) f.data, size, 0, size, f.pixels,
+          osvdi_qemu_pixels_unref);
     }
-    break;
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
+        stride);
   }
 
   /* Live and damage-driven: stamp with the capture time. */
@@ -1011,9 +973,8 @@ gst_vfio_dmabuf_src_event (GstBaseSrc * bsrc, GstEvent * event)
 }
 
 static GstFlowReturn
-gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+vfio_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
 {
-  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (psrc);
   GError *error = NULL;
   OsvdiPlane plane;
   GstFlowReturn ret;
@@ -1021,11 +982,6 @@ gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GstBuffer *buf;
   gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
   gint stride[GST_VIDEO_MAX_PLANES] = { 0 };
-
-  if (!self->have_plane)
-    self->fps_n = DEFAULT_MAX_FPS, self->fps_d = 1;
-  if (self->qemu)
-    return qemu_create (self, outbuf);
 
   for (;;) {
     ret = wait_tick (self);
@@ -1135,6 +1091,40 @@ no_memory:
   }
 }
 
+static GstFlowReturn
+gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (psrc);
+  GstFlowReturn ret;
+
+  if (!self->have_plane)
+    self->fps_n = DEFAULT_MAX_FPS, self->fps_d = 1;
+  ret = self->qemu ? qemu_create (self, outbuf) : vfio_create (self, outbuf);
+  if (ret == GST_FLOW_OK) {
+    guint64 copies = self->qemu ?
+        osvdi_qemu_display_mirror_copies (self->qemu) : 0;
+
+    GST_OBJECT_LOCK (self);
+    self->frames_out++;
+    self->mirror_copies = copies;
+    GST_OBJECT_UNLOCK (self);
+  }
+  return ret;
+}
+
+static GstStructure *
+gst_vfio_dmabuf_src_get_stats (GstVfioDmabufSrc * self)
+{
+  GstStructure *s;
+
+  GST_OBJECT_LOCK (self);
+  s = gst_structure_new ("vfiodmabufsrc-stats",
+      "frames", G_TYPE_UINT64, self->frames_out,
+      "mirror-copies", G_TYPE_UINT64, self->mirror_copies, NULL);
+  GST_OBJECT_UNLOCK (self);
+  return s;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void
@@ -1199,6 +1189,10 @@ gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
     case PROP_ON_DISCONNECT:
       g_value_set_enum (value, self->on_disconnect);
       break;
+    case PROP_STATS:
+      GST_OBJECT_UNLOCK (self);
+      g_value_take_boxed (value, gst_vfio_dmabuf_src_get_stats (self));
+      return;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1269,8 +1263,9 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
    * libvirt's `<graphics type='dbus' p2p='yes'/>` hands one out with
    * virDomainOpenGraphicsFD, QEMU's QMP with `add_client` protocol
    * `@dbus-display`). The production provider where QEMU owns the mdev: the
-   * element mirrors console 0 (copying QEMU's pixel updates into pooled
-   * buffers, or passing a GL scanout's dmabuf through), pushes a frame only
+   * element mirrors console 0 (QEMU's pixel updates applied to a mirror
+   * that frames share read-only, or a GL scanout's dmabuf passed through),
+   * pushes a frame only
    * when the console changed (or a keyframe was asked for), and sends
    * GstNavigation input into the VM. The element duplicates the fd; it
    * stays the caller's.
@@ -1317,6 +1312,18 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
       "On disconnect", "When QEMU's display goes away: eos or error",
       GST_TYPE_VFIO_DMABUF_SRC_ON_DISCONNECT, DEFAULT_ON_DISCONNECT,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:stats:
+   *
+   * frames (pushed since the element was made) and mirror-copies (QEMU's
+   * display without GL: how often a change found the previous frame still
+   * held downstream and the mirror was copied first; 0 when downstream lets
+   * go of frames in time).
+   */
+  properties[PROP_STATS] = g_param_spec_boxed ("stats", "Statistics",
+      "frames, mirror-copies", GST_TYPE_STRUCTURE,
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);
 

@@ -76,7 +76,7 @@ struct _OsvdiQemuDisplay
   /* The console as the element sees it: lock. */
   GMutex lock;
   GCond cond;
-  guint8 *mirror;
+  OsvdiQemuPixels *mirror;      /* 2D: the console, shared with frames */
   guint width, height, stride;
   guint32 fourcc;
   gboolean have_scanout;
@@ -90,7 +90,60 @@ struct _OsvdiQemuDisplay
   gboolean closed;
   gchar *closed_reason;
   GPtrArray *pending_updates;   /* GDBusMethodInvocation, for UpdateDMABUF */
+  guint64 mirror_copies;
 };
+
+/* ------------------------------------------------------------------------ */
+/* The mirror of a 2D console. A frame takes a reference instead of a copy;
+ * an update that finds the mirror still shared copies it first (so the
+ * frame downstream keeps what it showed). Downstream normally lets go
+ * within a frame (videoconvert, an encoder), so changes are written in
+ * place and a frame costs no copy at all. */
+
+struct _OsvdiQemuPixels
+{
+  gint ref;
+  gsize size;
+  guint8 *data;
+};
+
+static OsvdiQemuPixels *
+pixels_new (gsize size)
+{
+  OsvdiQemuPixels *p = g_new (OsvdiQemuPixels, 1);
+
+  p->ref = 1;
+  p->size = size;
+  p->data = g_malloc (size);
+  return p;
+}
+
+void
+osvdi_qemu_pixels_unref (gpointer pixels)
+{
+  OsvdiQemuPixels *p = pixels;
+
+  if (p && g_atomic_int_dec_and_test (&p->ref)) {
+    g_free (p->data);
+    g_free (p);
+  }
+}
+
+/* Only next_frame hands out references, under the lock: seeing ours as the
+ * last one here, nobody else can be reading. */
+static guint8 *
+mirror_writable_locked (OsvdiQemuDisplay * d)
+{
+  if (g_atomic_int_get (&d->mirror->ref) > 1) {
+    OsvdiQemuPixels *copy = pixels_new (d->mirror->size);
+
+    memcpy (copy->data, d->mirror->data, d->mirror->size);
+    osvdi_qemu_pixels_unref (d->mirror);
+    d->mirror = copy;
+    d->mirror_copies++;
+  }
+  return d->mirror->data;
+}
 
 /* ------------------------------------------------------------------------ */
 /* The listener: QEMU's calls, on the display thread. */
@@ -150,17 +203,19 @@ on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   }
   g_mutex_lock (&d->lock);
   release_dmabuf_locked (d);
-  if (w != d->width || h != d->height || !d->mirror) {
-    g_free (d->mirror);
-    d->mirror = g_malloc ((gsize) w * 4 * h);
+  /* Overwritten whole: a shared or wrong-sized mirror is just replaced. */
+  if (!d->mirror || d->mirror->size != (gsize) w * 4 * h
+      || g_atomic_int_get (&d->mirror->ref) > 1) {
+    osvdi_qemu_pixels_unref (d->mirror);
+    d->mirror = pixels_new ((gsize) w * 4 * h);
   }
   d->width = w;
   d->height = h;
   d->stride = w * 4;
   d->fourcc = fourcc;
   for (row = 0; row < h; row++)
-    memcpy (d->mirror + (gsize) row * d->stride, src + (gsize) row * stride,
-        d->stride);
+    memcpy (d->mirror->data + (gsize) row * d->stride,
+        src + (gsize) row * stride, d->stride);
   if (!d->have_scanout || d->dmabuf)
     d->serial++;
   d->have_scanout = TRUE;
@@ -192,8 +247,10 @@ on_update (OsvdiQemuDisplay * d, GVariant * params)
       || stride < (guint32) w * 4 || len < (gsize) stride * (h - 1) + w * 4
       || pixman_to_fourcc (format) != d->fourcc;
   if (!outside) {
+    guint8 *mirror = mirror_writable_locked (d);
+
     for (row = 0; row < h; row++)
-      memcpy (d->mirror + (gsize) (y + row) * d->stride + (gsize) x * 4,
+      memcpy (mirror + (gsize) (y + row) * d->stride + (gsize) x * 4,
           src + (gsize) row * stride, (gsize) w * 4);
     d->damaged = TRUE;
     g_cond_broadcast (&d->cond);
@@ -693,7 +750,7 @@ osvdi_qemu_display_free (OsvdiQemuDisplay * d)
   g_clear_pointer (&d->listener_info, g_dbus_node_info_unref);
   if (d->dmabuf_fd >= 0)
     close (d->dmabuf_fd);
-  g_free (d->mirror);
+  osvdi_qemu_pixels_unref (d->mirror);
   g_free (d->console_path);
   g_free (d->closed_reason);
   g_mutex_clear (&d->lock);
@@ -714,12 +771,13 @@ fill_frame_locked (OsvdiQemuDisplay * d, OsvdiQemuFrame * f)
   f->y0_top = d->dmabuf ? d->y0_top : TRUE;
   f->scanout_serial = d->serial;
   f->token = NULL;
+  f->pixels = NULL;
+  f->data = NULL;
 }
 
 OsvdiQemuFrameResult
 osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
-    gboolean force, guint8 * dest, gsize dest_size, guint dest_stride,
-    OsvdiQemuFrame * f)
+    gboolean force, OsvdiQemuFrame * f)
 {
   OsvdiQemuFrameResult res;
 
@@ -735,13 +793,10 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     }
     if (d->have_scanout && (d->damaged || force)) {
       fill_frame_locked (d, f);
-      if (!d->dmabuf && dest && dest_stride >= d->stride
-          && dest_size >= (gsize) dest_stride * d->height) {
-        guint row;
-
-        for (row = 0; row < d->height; row++)
-          memcpy (dest + (gsize) row * dest_stride,
-              d->mirror + (gsize) row * d->stride, d->stride);
+      if (!d->dmabuf) {
+        g_atomic_int_inc (&d->mirror->ref);
+        f->pixels = d->mirror;
+        f->data = d->mirror->data;
       }
       if (d->dmabuf && d->pending_updates->len) {
         /* These replies wait for the frame: handed over with it. */
@@ -762,6 +817,17 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
   }
   g_mutex_unlock (&d->lock);
   return res;
+}
+
+guint64
+osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * d)
+{
+  guint64 n;
+
+  g_mutex_lock (&d->lock);
+  n = d->mirror_copies;
+  g_mutex_unlock (&d->lock);
+  return n;
 }
 
 gboolean

@@ -45,6 +45,12 @@ typedef enum
   OSVDI_QEMU_FRAME_CLOSED,      /* QEMU went away (VM shut down, killed) */
 } OsvdiQemuFrameResult;
 
+/* A 2D frame's pixels: the console's mirror, read-only and shared. Release
+ * with osvdi_qemu_pixels_unref(), from any thread, also after the display
+ * is freed. */
+typedef struct _OsvdiQemuPixels OsvdiQemuPixels;
+void osvdi_qemu_pixels_unref (gpointer pixels);
+
 typedef struct
 {
   guint width, height, stride;
@@ -55,15 +61,20 @@ typedef struct
   gboolean y0_top;
   guint64 scanout_serial;       /* changes with each new scanout */
   gpointer token;               /* dmabuf frames: pass to _frame_done() */
+  OsvdiQemuPixels *pixels;      /* 2D frames: a reference, the caller's */
+  const guint8 *data;           /* 2D frames: @stride * @height bytes */
 } OsvdiQemuFrame;
 
 /* Waits until the console has changed since the last frame (or @force),
- * @deadline_us (monotonic) passes, flushing is set or QEMU goes away. For
- * a memory scanout, copies the mirror into @dest (@dest_stride) when it is
- * big enough for the frame's size; @frame says the size either way. */
+ * @deadline_us (monotonic) passes, flushing is set or QEMU goes away. A
+ * memory scanout's frame carries a reference to the mirror (@pixels,
+ * @data), never a copy. */
 OsvdiQemuFrameResult osvdi_qemu_display_next_frame (OsvdiQemuDisplay *
-    display, gint64 deadline_us, gboolean force, guint8 * dest,
-    gsize dest_size, guint dest_stride, OsvdiQemuFrame * frame);
+    display, gint64 deadline_us, gboolean force, OsvdiQemuFrame * frame);
+
+/* How often an update found the mirror still held downstream and copied
+ * it (the 2D path's only copy besides QEMU's message). */
+guint64 osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * display);
 
 /* The size a memory frame would have now, without consuming it (FALSE
  * while there is no scanout). */

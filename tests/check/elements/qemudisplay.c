@@ -8,6 +8,7 @@
  * sees the picture and types into the VM.
  */
 #include <gst/check/gstcheck.h>
+#include <gst/video/video.h>
 #include <gio/gio.h>
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
@@ -20,6 +21,7 @@
 #include "osvdi-test-client.h"
 #include "osvdikeys.h"
 #include "osvdi-check-util.h"
+#include "osvdi-fake-qemu.h"
 
 #define PASSWORD "qemu-test"
 
@@ -709,6 +711,131 @@ GST_START_TEST (test_bad_settings)
 
 GST_END_TEST;
 
+/* Every byte of @buf's frame is @value except those in the square
+ * (@x, @y, @n): those are @inner (-1: no square). */
+static gboolean
+frame_is (GstBuffer * buf, guint8 value, gint x, gint y, gint n, gint inner)
+{
+  GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
+  GstMapInfo map;
+  gboolean ok = TRUE;
+  guint row, col;
+
+  fail_unless (meta != NULL);
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  for (row = 0; row < meta->height && ok; row++)
+    for (col = 0; col < meta->width * 4 && ok; col++) {
+      gboolean in = inner >= 0 && (gint) row >= y && (gint) row < y + n
+          && (gint) col >= x * 4 && (gint) col < (x + n) * 4;
+
+      ok = map.data[row * meta->stride[0] + col] == (in ? inner : value);
+    }
+  gst_buffer_unmap (buf, &map);
+  return ok;
+}
+
+static guint64
+mirror_copies (GstElement * p)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (p), "src");
+  GstStructure *stats;
+  guint64 n = G_MAXUINT64;
+
+  g_object_get (src, "stats", &stats, NULL);
+  gst_structure_get_uint64 (stats, "mirror-copies", &n);
+  gst_structure_free (stats);
+  gst_object_unref (src);
+  return n;
+}
+
+/* fakesink hands each frame over and keeps nothing (appsink would keep the
+ * last one): the test alone decides how long a frame is held. */
+static void
+take_frame (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer queue)
+{
+  g_async_queue_push (queue, gst_buffer_ref (buf));
+}
+
+static GstBuffer *
+next_frame (GAsyncQueue * queue)
+{
+  return g_async_queue_timeout_pop (queue, 10 * G_TIME_SPAN_SECOND);
+}
+
+/* Without GL, frames share the element's mirror of the console instead of
+ * copying it. A frame still held downstream when QEMU changes the screen
+ * must keep what it showed (the mirror is copied then, and only then); a
+ * released one is written over in place. A stand-in QEMU 7.2 peer sends the
+ * updates on cue (a real QEMU's come when its guest draws). */
+GST_START_TEST (test_shared_mirror_frames)
+{
+  const guint w = 320, h = 200;
+  guint8 *screen = g_malloc (w * h * 4), *square = g_malloc (16 * 16 * 4);
+  GAsyncQueue *queue = g_async_queue_new ();
+  OsvdiFakeQemu *f;
+  GstElement *p, *sink;
+  GstBuffer *b1, *b2, *b3;      /* the first, second and third frame */
+  gchar *desc;
+  gint fd;
+
+  memset (screen, 0x30, w * h * 4);
+  f = osvdi_fake_qemu_new (w, h, w * 4, -1, screen, &fd);
+  desc = g_strdup_printf ("vfiodmabufsrc name=src qemu-display-fd=%d "
+      "! fakesink name=sink sync=false enable-last-sample=false "
+      "signal-handoffs=true", fd);
+  p = gst_parse_launch (desc, NULL);
+  sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (take_frame), queue);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+  fail_unless (osvdi_fake_qemu_wait_scanout (f, 10000));
+  fail_unless ((b1 = next_frame (queue)) != NULL, "no first frame");
+  fail_unless (frame_is (b1, 0x30, 0, 0, 0, -1));
+
+  /* Held: the next change must not reach it. */
+  memset (screen, 0xc0, w * h * 4);
+  fail_unless (osvdi_fake_qemu_update (f, 0, 0, w, h, w * 4, screen));
+  fail_unless ((b2 = next_frame (queue)) != NULL, "no frame for the update");
+  fail_unless (frame_is (b2, 0xc0, 0, 0, 0, -1));
+  fail_unless (frame_is (b1, 0x30, 0, 0, 0, -1),
+      "a held frame changed under its holder");
+  fail_unless_equals_uint64 (mirror_copies (p), 1);
+
+  /* Both let go: a square drawn in place, no copy. */
+  gst_buffer_unref (b1);
+  gst_buffer_unref (b2);
+  memset (square, 0x55, 16 * 16 * 4);
+  fail_unless (osvdi_fake_qemu_update (f, 40, 30, 16, 16, 16 * 4, square));
+  fail_unless ((b3 = next_frame (queue)) != NULL, "no frame for the square");
+  fail_unless (frame_is (b3, 0xc0, 40, 30, 16, 0x55));
+  fail_unless_equals_uint64 (mirror_copies (p), 1);
+
+  /* A writer downstream gets its own copy, never the mirror. */
+  {
+    GstBuffer *buf = gst_buffer_make_writable (gst_buffer_ref (b3));
+    GstMapInfo map;
+
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+    memset (map.data, 0x77, map.size);
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+    fail_unless (frame_is (b3, 0xc0, 40, 30, 16, 0x55));
+  }
+  gst_buffer_unref (b3);
+
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  osvdi_fake_qemu_free (f);
+  g_async_queue_unref (queue);
+  g_free (desc);
+  g_free (screen);
+  g_free (square);
+}
+
+GST_END_TEST;
+
 static Suite *
 qemudisplay_suite (void)
 {
@@ -719,6 +846,7 @@ qemudisplay_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 240);
   tcase_add_test (tc, test_bad_settings);
+  tcase_add_test (tc, test_shared_mirror_frames);
   if (qemu || g_getenv ("CI")) {
     tcase_add_test (tc, test_seabios_to_spice_client);
     tcase_add_test (tc, test_disconnect_eos);
