@@ -221,6 +221,34 @@ frame_duration (GstVfioDmabufSrc * self)
 
 /* ------------------------------------------------------------------------ */
 
+/* A failure to open the capture, as the RESOURCE error a user can act on:
+ * not found, busy, or a setting to change. */
+static void
+post_open_error (GstVfioDmabufSrc * self, const GError * error)
+{
+  if (g_error_matches (error, OSVDI_VFIO_ERROR, OSVDI_VFIO_ERROR_BUSY))
+    GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("%s", error->message), (NULL));
+  else if (g_error_matches (error, OSVDI_MDEV_ERROR,
+          OSVDI_MDEV_ERROR_NOT_FOUND)
+      || g_error_matches (error, OSVDI_VFIO_ERROR, OSVDI_VFIO_ERROR_NOT_FOUND)
+#ifdef HAVE_LIBVIRT
+      || g_error_matches (error, OSVDI_LIBVIRT_ERROR,
+          OSVDI_LIBVIRT_ERROR_NOT_FOUND)
+#endif
+      )
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
+        (NULL));
+#ifdef HAVE_LIBVIRT
+  else if (g_error_matches (error, OSVDI_LIBVIRT_ERROR,
+          OSVDI_LIBVIRT_ERROR_NO_DISPLAY))
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
+        (NULL));
+#endif
+  else
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+        ("%s", error->message), (NULL));
+}
+
 static gboolean
 gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
 {
@@ -291,18 +319,7 @@ bad_settings:
   }
 open_failed:
   {
-    if (g_error_matches (error, OSVDI_VFIO_ERROR, OSVDI_VFIO_ERROR_BUSY))
-      GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("%s", error->message),
-          (NULL));
-    else if (g_error_matches (error, OSVDI_MDEV_ERROR,
-            OSVDI_MDEV_ERROR_NOT_FOUND)
-        || g_error_matches (error, OSVDI_VFIO_ERROR,
-            OSVDI_VFIO_ERROR_NOT_FOUND))
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
-          (NULL));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
-          ("%s", error->message), (NULL));
+    post_open_error (self, error);
     g_clear_error (&error);
     g_free (mdev);
     return FALSE;
@@ -690,17 +707,7 @@ libvirt_start (GstVfioDmabufSrc * self, gchar * uri, gchar * domain)
 
   fd = osvdi_libvirt_open_dbus_display_by_name (uri, domain, &error);
   if (fd < 0) {
-    if (g_error_matches (error, OSVDI_LIBVIRT_ERROR,
-            OSVDI_LIBVIRT_ERROR_NOT_FOUND))
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
-          (NULL));
-    else if (g_error_matches (error, OSVDI_LIBVIRT_ERROR,
-            OSVDI_LIBVIRT_ERROR_NO_DISPLAY))
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", error->message),
-          (NULL));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
-          ("%s", error->message), (NULL));
+    post_open_error (self, error);
     g_clear_error (&error);
     ret = FALSE;
   } else {

@@ -342,10 +342,21 @@ wait_file_contains (const gchar * path, const gchar * what, guint ms)
   return FALSE;
 }
 
-/* Debian's kernel with a busybox initramfs: the guest switches from
- * SeaBIOS's text mode to a 1024x768 framebuffer, draws four quadrants and
- * runs a shell; what the SPICE client types reaches it. */
-GST_START_TEST (test_linux_guest_framebuffer_and_shell)
+/* A Linux guest (Debian's kernel, the busybox initramfs) on a real QEMU
+ * with @vga, its display through vfiodmabufsrc ! x264enc ! spicesink to a
+ * connected real SPICE client; the guest's serial port goes to a file. */
+typedef struct
+{
+  Qemu *q;
+  gchar *serial;
+  GstElement *pipeline;
+  OsvdiTestClient *client;
+} LinuxGuest;
+
+/* FALSE (the test skips) when there is no guest kernel. */
+static gboolean
+linux_guest_start (LinuxGuest * g, const gchar * test, const gchar * vga,
+    const gchar * append, const gchar * device)
 {
   gchar *vmdir = g_build_filename (OSVDI_BUILD_DIR, "tests", "vm", NULL);
   gchar *initrd_path = g_build_filename (OSVDI_BUILD_DIR, "tests",
@@ -353,12 +364,73 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
   gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir, NULL);
   gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path,
       vmdir) : NULL;
-  gchar *serial, *serial_arg, *desc;
-  Qemu *q;
-  gint fd, port, w = 0, h = 0, event;
-  GstElement *p;
+  gchar *serial_arg, *cmdline, *desc;
   OsvdiTestClientConfig cfg = {.password = PASSWORD };
+  gint fd, event;
+
+  memset (g, 0, sizeof (*g));
+  g_free (vmdir);
+  g_free (initrd_path);
+  if (!initrd) {
+    g_printerr ("SKIP %s: no guest kernel (run as root once, or "
+        "scripts/test)\n", test);
+    g_free (kernel);
+    return FALSE;
+  }
+  g->serial = g_build_filename (g_get_tmp_dir (),
+      "osvdi-guest-serial-XXXXXX", NULL);
+  close (g_mkstemp (g->serial));
+  serial_arg = g_strdup_printf ("file:%s", g->serial);
+  cmdline = g_strdup_printf ("console=tty0 quiet loglevel=3 vga=0x344 %s",
+      append);
+  {
+    const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
+      "-append", cmdline, "-serial", serial_arg,
+      device ? "-device" : NULL, device, NULL
+    };
+    g->q = qemu_start_full (vga, extra);
+  }
+  fd = qemu_display_fd (g->q);
+  cfg.port = osvdi_test_client_free_port ();
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
+      "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
+      fd, cfg.port);
+  g->pipeline = gst_parse_launch (desc, NULL);
+  fail_unless (gst_element_set_state (g->pipeline, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+  g->client = osvdi_test_client_new (&cfg);
+  fail_unless (osvdi_test_client_connect (g->client));
+  fail_unless (osvdi_test_client_wait_open (g->client, 20000, &event));
+  g_free (desc);
+  g_free (cmdline);
+  g_free (serial_arg);
+  g_free (kernel);
+  g_free (initrd);
+  return TRUE;
+}
+
+static void
+linux_guest_stop (LinuxGuest * g)
+{
+  osvdi_test_client_free (g->client);
+  gst_element_set_state (g->pipeline, GST_STATE_NULL);
+  gst_object_unref (g->pipeline);
+  qemu_stop (g->q);
+  g_unlink (g->serial);
+  g_free (g->serial);
+}
+
+/* Debian's kernel with a busybox initramfs: the guest switches from
+ * SeaBIOS's text mode to a 1024x768 framebuffer, draws four quadrants and
+ * runs a shell; what the SPICE client types reaches it. */
+GST_START_TEST (test_linux_guest_framebuffer_and_shell)
+{
+  LinuxGuest g;
   OsvdiTestClient *client;
+  gchar *serial;
+  gint w = 0, h = 0;
   static const struct
   {
     gint x, y;
@@ -369,40 +441,11 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
   };
   guint i;
 
-  if (!initrd) {
-    g_printerr ("SKIP test_linux_guest_framebuffer_and_shell: no guest "
-        "kernel (run as root once, or scripts/test)\n");
-    g_free (kernel);
-    g_free (vmdir);
-    g_free (initrd_path);
+  if (!linux_guest_start (&g, "test_linux_guest_framebuffer_and_shell",
+          "VGA", "osvdi.pattern", "virtio-tablet-pci"))
     return;
-  }
-  serial = g_build_filename (g_get_tmp_dir (), "osvdi-guest-serial-XXXXXX",
-      NULL);
-  close (g_mkstemp (serial));
-  serial_arg = g_strdup_printf ("file:%s", serial);
-  {
-    const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
-      "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.pattern",
-      "-serial", serial_arg, "-device", "virtio-tablet-pci", NULL
-    };
-    q = qemu_start_full ("VGA", extra);
-  }
-  fd = qemu_display_fd (q);
-  port = osvdi_test_client_free_port ();
-  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
-      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
-      "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
-      fd, port);
-  p = gst_parse_launch (desc, NULL);
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
-      != GST_STATE_CHANGE_FAILURE);
-  close (fd);
-
-  cfg.port = port;
-  client = osvdi_test_client_new (&cfg);
-  fail_unless (osvdi_test_client_connect (client));
-  fail_unless (osvdi_test_client_wait_open (client, 20000, &event));
+  client = g.client;
+  serial = g.serial;
 
   /* The pattern, after the text -> 1024x768 renegotiation. */
   fail_unless (wait_file_contains (serial, "OSVDI-PATTERN 1024,768 32",
@@ -489,21 +532,26 @@ GST_START_TEST (test_linux_guest_framebuffer_and_shell)
         "guest's tablet (%u mouse packets before and after)", before);
   }
 
-  osvdi_test_client_free (client);
-  gst_element_set_state (p, GST_STATE_NULL);
-  gst_object_unref (p);
-  qemu_stop (q);
-  g_unlink (serial);
-  g_free (serial);
-  g_free (serial_arg);
-  g_free (desc);
-  g_free (kernel);
-  g_free (initrd);
-  g_free (vmdir);
-  g_free (initrd_path);
+  linux_guest_stop (&g);
 }
 
 GST_END_TEST;
+
+/* Waits up to @ms for the client's cursor to be @width wide; the cursor
+ * as it is then. */
+static void
+wait_cursor_width (OsvdiTestClient * client, gint width, guint ms, gint * w,
+    gint * h, gint * hx, gint * hy, guint32 * pixel)
+{
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+
+  do {
+    osvdi_test_client_cursor (client, w, h, hx, hy, pixel);
+    if (*w == width)
+      return;
+    osvdi_test_client_iterate (50);
+  } while (g_get_monotonic_time () < end);
+}
 
 /* The guest's hardware cursor (virtio-gpu: QEMU's CursorDefine and
  * MouseSet) reaches the SPICE client beside the video: its shape, its hot
@@ -511,66 +559,24 @@ GST_END_TEST;
  * spot), hidden when the guest turns it off, back when it sets one again. */
 GST_START_TEST (test_linux_guest_cursor)
 {
-  gchar *vmdir = g_build_filename (OSVDI_BUILD_DIR, "tests", "vm", NULL);
-  gchar *initrd_path = g_build_filename (OSVDI_BUILD_DIR, "tests",
-      "osvdi-guest.cpio.gz", NULL);
-  gchar *kernel = run_vm_script ("guest-kernel.sh", vmdir, NULL);
-  gchar *initrd = kernel ? run_vm_script ("guest-initramfs.sh", initrd_path,
-      vmdir) : NULL;
-  gchar *serial, *serial_arg, *desc;
-  Qemu *q;
-  gint fd, port, event, w = 0, h = 0, hx = -1, hy = -1;
-  guint32 pixel = 0;
-  GstElement *p;
-  OsvdiTestClientConfig cfg = {.password = PASSWORD };
+  LinuxGuest g;
   OsvdiTestClient *client;
-  gint64 end;
+  gchar *serial;
+  gint w = 0, h = 0, hx = -1, hy = -1;
+  guint32 pixel = 0;
 
-  if (!initrd) {
-    g_printerr ("SKIP test_linux_guest_cursor: no guest kernel (run as root "
-        "once, or scripts/test)\n");
-    g_free (kernel);
-    g_free (vmdir);
-    g_free (initrd_path);
+  if (!linux_guest_start (&g, "test_linux_guest_cursor", "virtio-vga",
+          "osvdi.cursor", NULL))
     return;
-  }
-  serial = g_build_filename (g_get_tmp_dir (), "osvdi-guest-serial-XXXXXX",
-      NULL);
-  close (g_mkstemp (serial));
-  serial_arg = g_strdup_printf ("file:%s", serial);
-  {
-    const gchar *extra[] = { "-kernel", kernel, "-initrd", initrd,
-      "-append", "console=tty0 quiet loglevel=3 vga=0x344 osvdi.cursor",
-      "-serial", serial_arg, NULL
-    };
-    q = qemu_start_full ("virtio-vga", extra);
-  }
-  fd = qemu_display_fd (q);
-  port = osvdi_test_client_free_port ();
-  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
-      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
-      "! h264parse ! spicesink port=%d password=" PASSWORD, fd, port);
-  p = gst_parse_launch (desc, NULL);
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
-      != GST_STATE_CHANGE_FAILURE);
-  close (fd);
-  cfg.port = port;
-  client = osvdi_test_client_new (&cfg);
-  fail_unless (osvdi_test_client_connect (client));
-  fail_unless (osvdi_test_client_wait_open (client, 20000, &event));
+  client = g.client;
+  serial = g.serial;
 
   /* guest-cursor.c: 64x64, 0xff20c040, hot spot 5,7, corner at 300,200. */
   fail_unless (wait_file_contains (serial, "OSVDI-CURSOR 300 200", 180000),
       "the guest did not set its cursor");
   fail_unless (osvdi_test_client_wait_cursor (client, 30000),
       "no cursor reached the client");
-  end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
-  do {
-    osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel);
-    if (w == 64)
-      break;
-    osvdi_test_client_iterate (50);
-  } while (g_get_monotonic_time () < end);
+  wait_cursor_width (client, 64, 30000, &w, &h, &hx, &hy, &pixel);
   fail_unless (w == 64 && h == 64, "cursor %dx%d", w, h);
   fail_unless (hx == 5 && hy == 7, "hot spot %d,%d", hx, hy);
   fail_unless (pixel == 0xff20c040, "cursor pixel %08x", pixel);
@@ -580,13 +586,7 @@ GST_START_TEST (test_linux_guest_cursor)
   /* The guest turns its cursor off (its DRM master goes): hidden. */
   fail_unless (wait_file_contains (serial, "# ", 60000), "no shell prompt");
   type_text (client, "killall guest-cursor\n");
-  end = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
-  do {
-    osvdi_test_client_cursor (client, &w, &h, &hx, &hy, &pixel);
-    if (w == 1)
-      break;
-    osvdi_test_client_iterate (50);
-  } while (g_get_monotonic_time () < end);
+  wait_cursor_width (client, 1, 60000, &w, &h, &hx, &hy, &pixel);
   fail_unless (w == 1 && h == 1 && (pixel >> 24) == 0,
       "the hidden cursor is %dx%d, first pixel %08x", w, h, pixel);
 
@@ -600,18 +600,7 @@ GST_START_TEST (test_linux_guest_cursor)
   fail_unless (w == 64 && pixel == 0xff20c040, "cursor %dx%d %08x", w, h,
       pixel);
 
-  osvdi_test_client_free (client);
-  gst_element_set_state (p, GST_STATE_NULL);
-  gst_object_unref (p);
-  qemu_stop (q);
-  g_unlink (serial);
-  g_free (serial);
-  g_free (serial_arg);
-  g_free (desc);
-  g_free (kernel);
-  g_free (initrd);
-  g_free (vmdir);
-  g_free (initrd_path);
+  linux_guest_stop (&g);
 }
 
 GST_END_TEST;
