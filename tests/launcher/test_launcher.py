@@ -327,10 +327,13 @@ stop-timeout-ms=10000
 
 
 class LauncherTest(unittest.TestCase):
+    TMP_PREFIX = "osvdi-launcher-test-"
+    DRIVER = "test"             # libvirt's test driver: no VMs run
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="osvdi-launcher-test-")
-        cls.libvirtd = Libvirtd(cls.tmp)
+        cls.tmp = tempfile.mkdtemp(prefix=cls.TMP_PREFIX)
+        cls.libvirtd = Libvirtd(cls.tmp, driver=cls.DRIVER)
         cls.libvirtd.start()
         env = dict(os.environ)
         env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
@@ -627,17 +630,9 @@ class QemuVmTest(unittest.TestCase):
     <graphics type='dbus' p2p='yes'/>; the launcher hands the pipeline a
     display connection from virDomainOpenGraphicsFD."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="osvdi-qemu-vm-test-")
-        cls.libvirtd = Libvirtd(cls.tmp, driver="qemu")
-        cls.libvirtd.start()
-        env = dict(os.environ)
-        env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
-        cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env)
-        cls.launcher.start()
-        cls.conn = libvirt.open(cls.libvirtd.uri)
-
+    TMP_PREFIX = "osvdi-qemu-vm-test-"
+    DRIVER = "qemu"             # real TCG VMs
+    setUpClass = classmethod(LauncherTest.setUpClass.__func__)
     tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
     tearDown = LauncherTest.tearDown
     child = LauncherTest.child
