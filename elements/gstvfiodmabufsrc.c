@@ -786,8 +786,7 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
   GstFlowReturn ret;
 
   for (;;) {
-    guint w, h;
-    gboolean dmabuf, force;
+    gboolean force;
     OsvdiQemuFrameResult res;
 
     /* Never faster than the negotiated rate: later changes coalesce. */
@@ -795,8 +794,8 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
     if (ret != GST_FLOW_OK)
       return ret;
 
-    if (!osvdi_qemu_display_peek_size (self->qemu, &w, &h, &dmabuf)
-        && !self->waiting_posted) {
+    if (!self->waiting_posted
+        && !osvdi_qemu_display_has_scanout (self->qemu)) {
       self->waiting_posted = TRUE;
       gst_element_post_message (GST_ELEMENT (self),
           gst_message_new_element (GST_OBJECT (self),

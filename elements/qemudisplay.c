@@ -831,16 +831,12 @@ osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * d)
 }
 
 gboolean
-osvdi_qemu_display_peek_size (OsvdiQemuDisplay * d, guint * width,
-    guint * height, gboolean * dmabuf)
+osvdi_qemu_display_has_scanout (OsvdiQemuDisplay * d)
 {
   gboolean have;
 
   g_mutex_lock (&d->lock);
   have = d->have_scanout;
-  *width = d->width;
-  *height = d->height;
-  *dmabuf = d->dmabuf;
   g_mutex_unlock (&d->lock);
   return have;
 }

@@ -76,10 +76,8 @@ OsvdiQemuFrameResult osvdi_qemu_display_next_frame (OsvdiQemuDisplay *
  * it (the 2D path's only copy besides QEMU's message). */
 guint64 osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * display);
 
-/* The size a memory frame would have now, without consuming it (FALSE
- * while there is no scanout). */
-gboolean osvdi_qemu_display_peek_size (OsvdiQemuDisplay * display,
-    guint * width, guint * height, gboolean * dmabuf);
+/* Whether QEMU has shown a scanout yet (a frame can come). */
+gboolean osvdi_qemu_display_has_scanout (OsvdiQemuDisplay * display);
 
 /* A dmabuf frame has left the source's hands: QEMU may draw again (the
  * pending UpdateDMABUF replies are sent). Any thread. */
