@@ -11,7 +11,13 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: the micro-VM test needs root"
   exit 77
 fi
-"$here/build-modules.sh" "$out" > "$out.log" 2>&1 || { tail -20 "$out.log"; exit 1; }
+"$here/build-modules.sh" "$out" > "$out.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+  tail -20 "$out.log"
+  [ $rc -eq 77 ] && echo "SKIP: cannot build the sample mdev drivers here"
+  exit $rc
+fi
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 script="$out/guest-spice.sh"
 printf "exec '%s' 150\n" "$guest" > "$script"
