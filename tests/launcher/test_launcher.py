@@ -15,6 +15,7 @@
 
 import configparser
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -660,6 +661,37 @@ class LauncherTest(unittest.TestCase):
             self.session(dom_uuid)
             self.stop_vm(dom_uuid)
             self.no_child(dom_uuid)
+
+
+    def test_13_out_of_fds_fails_one_session(self):
+        # A real EMFILE: the launcher's RLIMIT_NOFILE lowered to what it has
+        # open plus one, so the new session's pipe2 fails.
+        _, a = self.start_vm("vdi.small")
+        a_pid, a_port, _ = self.session(a)
+        pid = self.launcher.proc.pid
+        limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        nfds = len(os.listdir(f"/proc/{pid}/fd"))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds + 1, limits[1]))
+        try:
+            _, b = self.start_vm("vdi.small")
+            self.assertTrue(wait_until(
+                lambda: f"{b}: pipeline could not be started: pipe2: Too many "
+                "open files" in self.launcher.text() or
+                self.launcher.proc.poll() is not None, 30),
+                "no pipe2 failure logged")
+            self.assertIsNone(self.launcher.proc.poll(), "the launcher died")
+            self.assertEqual(self.child(a)[0], a_pid)
+            self.assertTrue(port_open(a_port))
+        finally:
+            if self.launcher.proc.poll() is None:
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+            else:
+                self.launcher.start()
+        # With descriptors back, the backoff restart gives it its session.
+        self.session(b)
+        for u in (a, b):
+            self.stop_vm(u)
+            self.no_child(u)
 
 
 class QemuVmTest(unittest.TestCase):
