@@ -304,11 +304,12 @@ stop-timeout-ms=10000
         self.proc = None
 
     def start(self):
+        before = self.text().count("reconciled")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [f"{BUILD}/launcher/osvdi-launcher", "--config", self.conf],
                 stdout=log, stderr=log, env=self.env)
-        if not wait_until(lambda: "reconciled" in self.text(), 30):
+        if not wait_until(lambda: self.text().count("reconciled") > before, 30):
             raise RuntimeError("launcher did not reconcile:\n" + self.text())
 
     def text(self):
@@ -440,7 +441,7 @@ class LauncherTest(unittest.TestCase):
         name, dom_uuid = self.start_vm("vdi.small", mdev=False)
         self.assertTrue(wait_until(lambda: f"{dom_uuid}: no pipeline: it has neither a mediated"
                                    in self.launcher.text(), 10))
-        time.sleep(1)
+        # The skip is decided where the spawn would be: no waiting needed.
         self.assertNotIn(dom_uuid, pipeline_children())
         self.assertIsNone(self.launcher.vv(dom_uuid))
         self.stop_vm(dom_uuid)
@@ -490,7 +491,8 @@ class LauncherTest(unittest.TestCase):
         for n in (1, 2, 3):
             self.assertIn(f"restart {n} of 3", text)
         self.assertIn("nosuchelement", text)
-        time.sleep(1.5)
+        # Giving up is logged after the last child exited, with no restart
+        # scheduled: nothing can come back.
         self.assertNotIn(dom_uuid, pipeline_children())
         self.assertIsNone(self.launcher.vv(dom_uuid))
         self.stop_vm(dom_uuid)
@@ -572,7 +574,8 @@ class LauncherTest(unittest.TestCase):
             self.assertNotEqual(pid, old[u])
             self.assertEqual(ppid, self.launcher.proc.pid)
             self.assertTrue(wait_until(lambda: self.launcher.vv(u), 10))
-        time.sleep(1)
+        # start() waited for this run's "reconciled": every running VM has
+        # had its one session_ensure.
         for _, u in vms:
             self.assertEqual(len(pipeline_children()[u]), 1, "duplicate pipeline")
             self.stop_vm(u)
@@ -742,7 +745,8 @@ class QemuVmTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: f"{dom_uuid}: stopping the pipeline (the VM "
                                    "stopped)" in self.launcher.text(), 30),
                         self.launcher.text()[-3000:])
-        time.sleep(2)
+        # A stopping session never restarts on its own (only a new STARTED
+        # event would).
         self.assertNotIn(dom_uuid, pipeline_children(), "restarted for a dead VM")
 
     def test_02_vm_without_a_display_is_skipped(self):
