@@ -73,6 +73,9 @@ typedef struct
   guint backoff_ms;
   guint restart_source;
   guint kill_source;
+  /* The VM started again while its old pipeline was stopping (a hard
+   * reboot): start a new session once the old child is gone. */
+  gboolean restart_pending;
 } Session;
 
 struct _Launcher
@@ -165,14 +168,18 @@ port_free (Launcher * l, gint port)
     g_hash_table_remove (l->ports, GINT_TO_POINTER (port));
 }
 
+/* NULL when the kernel gives no randomness: that session fails, the
+ * others go on. */
 static gchar *
 ticket_new (void)
 {
   guint8 raw[18];
   gchar *b64, *p;
 
-  if (getrandom (raw, sizeof (raw), 0) != sizeof (raw))
-    g_error ("getrandom failed: %s", g_strerror (errno));
+  if (getrandom (raw, sizeof (raw), 0) != sizeof (raw)) {
+    LOG_ERROR ("getrandom: %s", g_strerror (errno));
+    return NULL;
+  }
   b64 = g_base64_encode (raw, sizeof (raw));
   memset (raw, 0, sizeof (raw));
   /* URL-safe: no '/' or '+' for .vv files and URIs. */
@@ -384,6 +391,7 @@ session_failed (Session * s, const gchar * how)
 }
 
 static void session_stop (Session * s, const gchar * why);
+static void session_ensure (Launcher * l, virDomainPtr dom);
 
 /* TRUE when libvirt says the domain is not running any more (its STOPPED
  * event may come after the pipeline noticed). */
@@ -430,9 +438,22 @@ on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
   g_clear_object (&s->proc);
 
   if (s->state == SESSION_STOPPING || l->stopping) {
-    LOG_INFO ("%s: pipeline stopped (%s)", s->info->uuid, how);
+    gboolean again = s->restart_pending && !l->stopping;
+    gchar *uuid = g_strdup (s->info->uuid);
+
+    LOG_INFO ("%s: pipeline stopped (%s)", uuid, how);
     g_free (how);
     session_remove (s);
+    if (again && l->conn) {
+      virDomainPtr dom = virDomainLookupByUUIDString (l->conn, uuid);
+
+      LOG_INFO ("%s: the VM started again meanwhile: new session", uuid);
+      if (dom) {
+        session_ensure (l, dom);
+        virDomainFree (dom);
+      }
+    }
+    g_free (uuid);
     return;
   }
 
@@ -500,8 +521,26 @@ session_spawn (Session * s)
   gchar *line;
   gsize len;
 
-  if (pipe2 (ticket_pipe, O_CLOEXEC) < 0 || pipe2 (status_pipe, O_CLOEXEC) < 0)
-    g_error ("pipe2: %s", g_strerror (errno));
+  if (pipe2 (ticket_pipe, O_CLOEXEC) < 0) {
+    gchar *how = g_strdup_printf ("could not be started: pipe2: %s",
+        g_strerror (errno));
+
+    s->started_at = g_get_monotonic_time ();
+    session_failed (s, how);
+    g_free (how);
+    return;
+  }
+  if (pipe2 (status_pipe, O_CLOEXEC) < 0) {
+    gchar *how = g_strdup_printf ("could not be started: pipe2: %s",
+        g_strerror (errno));
+
+    close (ticket_pipe[0]);
+    close (ticket_pipe[1]);
+    s->started_at = g_get_monotonic_time ();
+    session_failed (s, how);
+    g_free (how);
+    return;
+  }
   /* The ticket fits the pipe's buffer: write it all now, close our end. */
   line = g_strdup_printf ("%s\n", s->ticket);
   len = strlen (line);
@@ -601,6 +640,8 @@ session_stop (Session * s, const gchar * why)
     s->restart_source = 0;
   }
   remove_vv (l, s->info->uuid);
+  /* Nobody serves the published port any more. */
+  publish_metadata (s, TRUE);
   if (!s->proc) {
     session_remove (s);
     return;
@@ -642,8 +683,13 @@ session_ensure (Launcher * l, virDomainPtr dom)
   if (virDomainGetUUIDString (dom, uuid) < 0)
     return;
   s = g_hash_table_lookup (l->sessions, uuid);
-  if (s)
-    return;                     /* one per VM, whatever its state */
+  if (s) {
+    /* One per VM, whatever its state; a stopping one hands over to a new
+     * one when its child is gone (on_child_exit). */
+    if (s->state == SESSION_STOPPING)
+      s->restart_pending = TRUE;
+    return;
+  }
 
   xml = virDomainGetXMLDesc (dom, 0);
   if (!xml) {
@@ -739,6 +785,16 @@ session_ensure (Launcher * l, virDomainPtr dom)
     return;
   }
   s->ticket = ticket_new ();
+  if (!s->ticket) {
+    LOG_ERROR ("%s: no ticket: VM %s gets no desktop session",
+        s->info->uuid, s->info->name);
+    s->state = SESSION_FAILED;
+    port_free (l, s->port);
+    port_free (l, s->tls_port);
+    s->port = s->tls_port = 0;
+    g_free (tmpl);
+    return;
+  }
   if (l->cfg->ticket_lifetime)
     s->ticket_expiry = g_get_real_time () / G_USEC_PER_SEC
         + l->cfg->ticket_lifetime;
@@ -830,6 +886,8 @@ handle_domain_event (gpointer data)
       g_hash_table_remove (l->skipped, ev->uuid);
       s = g_hash_table_lookup (l->sessions, ev->uuid);
       if (s)
+        s->restart_pending = FALSE;
+      if (s)
         session_stop (s, ev->event == VIR_DOMAIN_EVENT_CRASHED ?
             "the VM crashed" : "the VM stopped");
       break;
@@ -881,6 +939,8 @@ schedule_reconnect (Launcher * l)
   l->reconnect_ms = MIN (l->reconnect_ms * 2, RECONNECT_MAX_MS);
 }
 
+static void close_cb (virConnectPtr conn, int reason, void *opaque);
+
 static gboolean
 handle_connection_closed (gpointer data)
 {
@@ -891,7 +951,14 @@ handle_connection_closed (gpointer data)
   LOG_WARN ("lost the connection to %s", l->cfg->uri);
   /* Event callbacks of a dead connection cannot be deregistered; closing
    * releases them. */
-  virConnectUnregisterCloseCallback (l->conn, NULL);
+  /* The callback holds a connection reference; it must be named to be
+   * unregistered (NULL is refused). A dead connection is skipped: the
+   * unregister is an RPC there, and it hung the main loop in
+   * test_09_libvirtd_restart_reconnects. */
+  if (virConnectIsAlive (l->conn) == 1
+      && virConnectUnregisterCloseCallback (l->conn, close_cb) < 0)
+    LOG_WARN ("cannot unregister the close callback: %s",
+        virGetLastErrorMessage ());
   virConnectClose (l->conn);
   l->conn = NULL;
   l->lifecycle_id = -1;
@@ -975,13 +1042,21 @@ connect_libvirt (Launcher * l)
   reconcile (l);
 }
 
+/* Set once at exit; a zero timeout then wakes the thread to see it. */
+static gint libvirt_events_quit;
+
 static gpointer
 libvirt_event_thread (gpointer data)
 {
-  for (;;)
+  while (!g_atomic_int_get (&libvirt_events_quit))
     if (virEventRunDefaultImpl () < 0)
       LOG_WARN ("libvirt event loop: %s", virGetLastErrorMessage ());
   return NULL;
+}
+
+static void
+libvirt_event_wake (int timer, void *opaque)
+{
 }
 
 static void
@@ -1160,6 +1235,8 @@ main (int argc, char **argv)
   GError *error = NULL;
   Launcher l = {.lifecycle_id = -1,.reconnect_ms = 500 };
   gboolean explicit_config;
+  GThread *event_thread;
+  gint wake;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
@@ -1232,8 +1309,7 @@ main (int argc, char **argv)
     g_printerr ("osvdi-launcher: cannot set up libvirt's event loop\n");
     return 2;
   }
-  g_thread_unref (g_thread_new ("libvirt-events", libvirt_event_thread,
-          NULL));
+  event_thread = g_thread_new ("libvirt-events", libvirt_event_thread, NULL);
   g_unix_signal_add (SIGTERM, on_terminate, &l);
   g_unix_signal_add (SIGINT, on_terminate, &l);
 
@@ -1255,6 +1331,17 @@ main (int argc, char **argv)
       virConnectDomainEventDeregisterAny (l.conn, l.lifecycle_id);
     virConnectUnregisterCloseCallback (l.conn, close_cb);
     virConnectClose (l.conn);
+  }
+  /* As libvirt's event-test.c: no callbacks left, then stop the loop. */
+  g_atomic_int_set (&libvirt_events_quit, 1);
+  wake = virEventAddTimeout (0, libvirt_event_wake, NULL, NULL);
+  if (wake >= 0) {
+    g_thread_join (event_thread);
+    virEventRemoveTimeout (wake);
+  } else {
+    LOG_WARN ("cannot wake libvirt's event thread: %s",
+        virGetLastErrorMessage ());
+    g_thread_unref (event_thread);
   }
   g_hash_table_unref (l.ports);
   g_hash_table_unref (l.skipped);
