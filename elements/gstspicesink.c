@@ -65,6 +65,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
 #define DEFAULT_H264_FRAME_END TRUE
 #define DEFAULT_AUDIO_CLOCK TRUE
 
+/* Settings that start() hands to the server: GStreamer has no "NULL only"
+ * flag, so these carry none of GST_PARAM_MUTABLE_* (gst-inspect then names
+ * no state) and set_property refuses them while the server runs, with a
+ * warning on the bus. A user flag bit of GParamSpec marks them. */
+#define OSVDI_PARAM_SERVER_SETTING GST_PARAM_USER_SHIFT
+
 /* Frames waiting for spice-server, the one it is reading included. */
 #define MAX_WAITING_FRAMES 2
 
@@ -181,6 +187,10 @@ struct _GstSpiceSink
   gboolean absolute_pointer;
   gboolean h264_frame_end_setting;
   gboolean audio_clock;
+  /* Between a successful start() and stop(): the settings above that
+   * start() copies into `config` are refused then (they change nothing
+   * until the next NULL -> READY, and READY keeps the server running). */
+  gboolean server_running;
 
   /* The server thread's handles: written in start()/stop() only, on the
    * state-change thread, while no streaming thread runs. `context` is also
@@ -232,7 +242,7 @@ struct _GstSpiceSink
   gint codec;                   /* SpiceVideoCodecType or -1 */
   guint width, height;
   GBytes *cursor_shape;         /* last cursor, for new clients */
-  guint64 frames_sent, bytes_sent, frames_dropped;
+  guint64 frames_sent, bytes_sent, frames_dropped, keyframes_requested;
   guint clients;
   gboolean client_mouse;        /* absolute pointer route set up */
   gboolean h264_frame_end;      /* copied from the setting at start */
@@ -327,10 +337,12 @@ out_msg_copy (OutMsg * msg, gsize offset, guint8 * dest, gsize len)
 
 static void schedule_wakeup_locked (GstSpiceSink * self);
 
-/* Drops the frames that spice-server has not started reading; returns how
- * many. */
+/* Moves the frames that spice-server has not started reading to @trash;
+ * returns how many. The caller frees @trash (out_msg_free) after unlocking:
+ * releasing a frame's buffer runs upstream's pool code, which must not run
+ * under our lock. */
 static guint
-drop_queued_frames_locked (GstSpiceSink * self)
+drop_queued_frames_locked (GstSpiceSink * self, GQueue * trash)
 {
   GList *l = self->queue.head;
   guint dropped = 0;
@@ -341,7 +353,7 @@ drop_queued_frames_locked (GstSpiceSink * self)
 
     if (msg->kind == MSG_FRAME) {
       g_queue_delete_link (&self->queue, l);
-      out_msg_free (msg);
+      g_queue_push_tail (trash, msg);
       dropped++;
     }
     l = next;
@@ -432,6 +444,9 @@ static void
 request_keyframe (GstSpiceSink * self)
 {
   GST_DEBUG_OBJECT (self, "requesting a keyframe upstream");
+  g_mutex_lock (&self->lock);
+  self->keyframes_requested++;
+  g_mutex_unlock (&self->lock);
   push_upstream (self, gst_video_event_new_upstream_force_key_unit
       (GST_CLOCK_TIME_NONE, TRUE, 0));
   /* Encoders consume the request; a source that pushes only on change
@@ -483,9 +498,9 @@ schedule_wakeup_locked (GstSpiceSink * self)
  * nothing is sent (it would only break their decoder) and @accepted receives
  * the codecs they can decode. */
 static void
-restart_stream_locked (GstSpiceSink * self, gchar ** accepted)
+restart_stream_locked (GstSpiceSink * self, gchar ** accepted, GQueue * trash)
 {
-  self->frames_dropped += drop_queued_frames_locked (self);
+  self->frames_dropped += drop_queued_frames_locked (self, trash);
   self->streaming = FALSE;
   self->need_keyframe = TRUE;
   self->keyframe_requested = FALSE;
@@ -521,6 +536,7 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
       G_N_ELEMENTS (codecs));
   gboolean request;
   gchar *accepted = NULL;
+  GQueue trash = G_QUEUE_INIT;
   gint codec;
 
   if (n < 0) {
@@ -535,11 +551,12 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
   self->n_client_codecs = n;
   /* Every start restarts the stream for every client. */
   self->client_started = n > 0;
-  restart_stream_locked (self, &accepted);
+  restart_stream_locked (self, &accepted, &trash);
   request = self->streaming;
   self->keyframe_requested = request;
   codec = self->codec;
   g_mutex_unlock (&self->lock);
+  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
 
   GST_INFO_OBJECT (self, "client %s the stream (%d codecs)",
       n > 0 ? "starts" : "stops", n);
@@ -604,6 +621,7 @@ static int
 port_read (SpiceCharDeviceInstance * sin, uint8_t * buf, int len)
 {
   GstSpiceSink *self = ((StreamPort *) sin)->self;
+  GQueue trash = G_QUEUE_INIT;
   gsize done = 0;
 
   g_mutex_lock (&self->lock);
@@ -628,10 +646,11 @@ port_read (SpiceCharDeviceInstance * sin, uint8_t * buf, int len)
       self->bytes_sent += msg->frame_size;
       self->waiting_frames--;
     }
-    out_msg_free (msg);
+    g_queue_push_tail (&trash, msg);
     self->current = NULL;
   }
   g_mutex_unlock (&self->lock);
+  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
   return done;
 }
 
@@ -1241,6 +1260,9 @@ gst_spice_sink_start (GstBaseSink * bsink)
   GST_INFO_OBJECT (self, "SPICE server on %s port %d TLS port %d (%s)",
       cfg->address, cfg->port, cfg->tls_port,
       cfg->disable_ticketing ? "no ticket" : "ticket required");
+  GST_OBJECT_LOCK (self);
+  self->server_running = TRUE;
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 
   /* ERRORS */
@@ -1317,8 +1339,11 @@ gst_spice_sink_stop (GstBaseSink * bsink)
 {
   GstSpiceSink *self = GST_SPICE_SINK (bsink);
   GMainContext *context;
-  OutMsg *msg;
+  GQueue trash = G_QUEUE_INIT;
 
+  GST_OBJECT_LOCK (self);
+  self->server_running = FALSE;
+  GST_OBJECT_UNLOCK (self);
   if (self->thread) {
     GSource *source = g_idle_source_new ();
 
@@ -1338,9 +1363,11 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   g_mutex_lock (&self->lock);
   context = self->context;
   self->context = NULL;
-  while ((msg = g_queue_pop_head (&self->queue)))
-    out_msg_free (msg);
-  g_clear_pointer (&self->current, out_msg_free);
+  if (self->current)
+    g_queue_push_tail (&trash, self->current);
+  self->current = NULL;
+  while (!g_queue_is_empty (&self->queue))
+    g_queue_push_tail (&trash, g_queue_pop_head (&self->queue));
   self->current_offset = 0;
   self->waiting_frames = 0;
   self->client_started = FALSE;
@@ -1351,8 +1378,13 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   self->n_client_codecs = 0;
   self->clients = 0;
   self->client_mouse = FALSE;
+  /* The next run's caps say what its stream is: a client arriving before
+   * them must not get this run's FORMAT. */
+  self->codec = -1;
+  self->width = self->height = 0;
   g_clear_pointer (&self->cursor_shape, g_bytes_unref);
   g_mutex_unlock (&self->lock);
+  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
 
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&context, g_main_context_unref);
@@ -1385,6 +1417,7 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   gint codec = codec_from_caps (s);
   gint width = 0, height = 0;
   gchar *accepted = NULL;
+  GQueue trash = G_QUEUE_INIT;
 
   if (codec < 0)
     return FALSE;
@@ -1401,9 +1434,10 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
     self->height = height;
     /* Old frames do not belong to the new format. */
     if (self->client_started)
-      restart_stream_locked (self, &accepted);
+      restart_stream_locked (self, &accepted, &trash);
   }
   g_mutex_unlock (&self->lock);
+  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
 
   GST_INFO_OBJECT (self, "stream is %s %dx%d", osvdi_stream_codec_name (codec),
       width, height);
@@ -1431,6 +1465,7 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   gsize size = gst_buffer_get_size (buffer);
   gboolean request = FALSE;
   guint dropped = 0;
+  GQueue trash = G_QUEUE_INIT;
   OutMsg *msg;
 
   if (size == 0)
@@ -1454,7 +1489,7 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
       goto out;
     }
     /* A keyframe makes the frames still waiting useless. */
-    dropped = drop_queued_frames_locked (self);
+    dropped = drop_queued_frames_locked (self, &trash);
   }
 
   self->need_keyframe = FALSE;
@@ -1471,12 +1506,15 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   schedule_wakeup_locked (self);
 
 out:
-  if (self->need_keyframe && !self->keyframe_requested) {
+  /* A keyframe is asked for only while a client watches: with none, the
+   * next client's START_STOP asks for one. */
+  if (self->streaming && self->need_keyframe && !self->keyframe_requested) {
     self->keyframe_requested = TRUE;
     request = TRUE;
   }
   self->frames_dropped += dropped;
   g_mutex_unlock (&self->lock);
+  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
 
   if (dropped)
     GST_LOG_OBJECT (self, "dropped %u frame(s)", dropped);
@@ -1571,15 +1609,17 @@ static GstStateChangeReturn
 gst_spice_sink_change_state (GstElement * element, GstStateChange transition)
 {
   GstSpiceSink *self = GST_SPICE_SINK (element);
+  GQueue trash = G_QUEUE_INIT;
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     /* The server and its clients outlive READY, but upstream restarts: wait
      * for its first keyframe before sending anything. */
     g_mutex_lock (&self->lock);
-    self->frames_dropped += drop_queued_frames_locked (self);
+    self->frames_dropped += drop_queued_frames_locked (self, &trash);
     self->need_keyframe = TRUE;
     self->keyframe_requested = FALSE;
     g_mutex_unlock (&self->lock);
+    g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
   }
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
@@ -1597,6 +1637,7 @@ gst_spice_sink_get_stats (GstSpiceSink * self)
       "frames-sent", G_TYPE_UINT64, self->frames_sent,
       "bytes-sent", G_TYPE_UINT64, self->bytes_sent,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "keyframes-requested", G_TYPE_UINT64, self->keyframes_requested,
       "clients", G_TYPE_UINT, self->clients,
       "streaming", G_TYPE_BOOLEAN, self->streaming,
       "codec", G_TYPE_STRING, self->codec >= 0 ?
@@ -1617,6 +1658,8 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
   gboolean update_ticket = FALSE;
 
   GST_OBJECT_LOCK (self);
+  if (self->server_running && (pspec->flags & OSVDI_PARAM_SERVER_SETTING))
+    goto server_running;
   switch (prop_id) {
     case PROP_ADDRESS:
       g_free (self->address);
@@ -1678,6 +1721,17 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
       g_source_unref (source);
     }
     g_mutex_unlock (&self->lock);
+  }
+  return;
+
+  /* ERRORS */
+server_running:
+  {
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+        ("The SPICE server is running: \"%s\" can only change in the NULL "
+            "state; the change is ignored.", pspec->name),
+        ("set the element to NULL, change the property, start it again"));
   }
 }
 
@@ -1794,7 +1848,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
    */
   properties[PROP_ADDRESS] = g_param_spec_string ("address", "Address",
       "Address to listen on (loopback by default)", DEFAULT_ADDRESS,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:port:
@@ -1803,7 +1857,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
    */
   properties[PROP_PORT] = g_param_spec_int ("port", "Port",
       "SPICE port (0: none, TLS only)", 0, 65535, DEFAULT_PORT,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:tls-port:
@@ -1813,7 +1867,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
   properties[PROP_TLS_PORT] = g_param_spec_int ("tls-port", "TLS port",
       "SPICE TLS port (0: no TLS); needs x509-dir", 0, 65535,
       DEFAULT_TLS_PORT,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:x509-dir:
@@ -1824,7 +1878,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
   properties[PROP_X509_DIR] = g_param_spec_string ("x509-dir",
       "X.509 directory",
       "Directory with ca-cert.pem, server-cert.pem and server-key.pem", NULL,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:password:
@@ -1848,7 +1902,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "Password file",
       "File whose first line is the SPICE ticket (read at start; overrides "
       "password)", NULL,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:password-lifetime:
@@ -1871,7 +1925,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       ("disable-ticketing", "Disable ticketing",
       "Allow clients without a ticket (insecure; off by default)",
       DEFAULT_DISABLE_TICKETING,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:absolute-pointer:
@@ -1885,7 +1939,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       ("absolute-pointer", "Absolute pointer",
       "Offer client (absolute) mouse mode; off: relative motion with a "
       "pointer grab", DEFAULT_ABSOLUTE_POINTER,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:h264-frame-end:
@@ -1899,7 +1953,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "H.264 frame end",
       "Mark the end of each H.264 frame for the client's parser (saves the "
       "client a frame interval of latency)", DEFAULT_H264_FRAME_END,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:audio-clock:
@@ -1917,7 +1971,7 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
       "Play silence to clients so that those with audio time stream frames "
       "by their audio output instead of spice-server's 400 ms-late media "
       "clock", DEFAULT_AUDIO_CLOCK,
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | OSVDI_PARAM_SERVER_SETTING);
 
   /**
    * GstSpiceSink:stats:

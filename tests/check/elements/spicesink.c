@@ -318,6 +318,121 @@ GST_START_TEST (test_cursor_events_without_client)
 
 GST_END_TEST;
 
+/* Server settings change only in NULL: the server already runs in READY,
+ * where a new port would be silently ignored. A change is refused with a
+ * warning on the bus, and the running server keeps its port. */
+GST_START_TEST (test_server_settings_only_in_null)
+{
+  gint port = osvdi_test_free_port (NULL), other = osvdi_test_free_port (NULL);
+  GstElement *sink = gst_element_factory_make ("spicesink", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *error = NULL;
+  gint now;
+
+  /* The sink alone posts on its own bus (state changes too). */
+  gst_element_set_bus (sink, bus);
+  g_object_set (sink, "port", port, "disable-ticketing", TRUE, NULL);
+  fail_unless (gst_element_set_state (sink, GST_STATE_READY)
+      == GST_STATE_CHANGE_SUCCESS);
+  g_object_set (sink, "port", other, NULL);
+  g_object_get (sink, "port", &now, NULL);
+  fail_unless_equals_int (now, port);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning for a port change in READY");
+  gst_message_parse_warning (msg, &error, NULL);
+  fail_unless (strstr (error->message, "\"port\"") != NULL, "%s",
+      error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  fail_unless (osvdi_test_port_accepts (port));
+  fail_if (osvdi_test_port_accepts (other));
+
+  /* In NULL the change is taken, and the next start uses it. */
+  fail_unless (gst_element_set_state (sink, GST_STATE_NULL)
+      == GST_STATE_CHANGE_SUCCESS);
+  g_object_set (sink, "port", other, NULL);
+  g_object_get (sink, "port", &now, NULL);
+  fail_unless_equals_int (now, other);
+  fail_unless (gst_element_set_state (sink, GST_STATE_READY)
+      == GST_STATE_CHANGE_SUCCESS);
+  fail_unless (osvdi_test_port_accepts (other));
+  fail_if (osvdi_test_port_accepts (port));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_if (msg != NULL, "a warning for a change in NULL");
+  gst_element_set_state (sink, GST_STATE_NULL);
+  gst_element_set_bus (sink, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
+/* The codec in the harnessed spicesink's stats, and its keyframe requests. */
+static const gchar *
+stats_codec (GstHarness * h, guint64 * keyframes_requested)
+{
+  static gchar codec[32];
+  GstElement *sink = gst_harness_find_element (h, "spicesink");
+  GstStructure *stats;
+
+  g_object_get (sink, "stats", &stats, NULL);
+  gst_object_unref (sink);
+  g_strlcpy (codec, gst_structure_get_string (stats, "codec"),
+      sizeof (codec));
+  if (keyframes_requested)
+    fail_unless (gst_structure_get_uint64 (stats, "keyframes-requested",
+            keyframes_requested));
+  gst_structure_free (stats);
+  return codec;
+}
+
+/* stop() forgets the run's codec and size: a client arriving after the next
+ * start but before its caps must not get the old run's FORMAT. */
+GST_START_TEST (test_stop_forgets_the_format)
+{
+  GstHarness *h = harness_new (osvdi_test_free_port (NULL));
+
+  gst_harness_set_src_caps_str (h, "video/x-h264, stream-format="
+      "byte-stream, alignment=au, width=64, height=48");
+  fail_unless_equals_int (gst_harness_push (h,
+          gst_buffer_new_allocate (NULL, 100, NULL)), GST_FLOW_OK);
+  fail_unless_equals_string (stats_codec (h, NULL), "h264");
+  fail_unless (gst_element_set_state (h->element, GST_STATE_NULL)
+      == GST_STATE_CHANGE_SUCCESS);
+  fail_unless (gst_element_set_state (h->element, GST_STATE_READY)
+      == GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_string (stats_codec (h, NULL), "none");
+  gst_element_set_state (h->element, GST_STATE_NULL);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* Without a client nothing asks upstream for keyframes: deltas and the
+ * READY -> PAUSED restart cost the encoder nothing. (With a client, the
+ * spicesink-client suite counts the requests.) */
+GST_START_TEST (test_no_keyframe_request_without_client)
+{
+  GstHarness *h = harness_new (osvdi_test_free_port (NULL));
+  guint64 requested = G_MAXUINT64;
+  guint i;
+
+  gst_harness_set_src_caps_str (h, "video/x-h264, stream-format="
+      "byte-stream, alignment=au, width=64, height=48");
+  for (i = 0; i < 10; i++) {
+    GstBuffer *b = gst_buffer_new_allocate (NULL, 100, NULL);
+
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DELTA_UNIT);
+    fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+  }
+  stats_codec (h, &requested);
+  fail_unless_equals_uint64 (requested, 0);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 static Suite *
 spicesink_suite (void)
 {
@@ -335,6 +450,9 @@ spicesink_suite (void)
   tcase_add_test (tc, test_two_sinks_at_once);
   tcase_add_test (tc, test_caps_without_size);
   tcase_add_test (tc, test_cursor_events_without_client);
+  tcase_add_test (tc, test_server_settings_only_in_null);
+  tcase_add_test (tc, test_stop_forgets_the_format);
+  tcase_add_test (tc, test_no_keyframe_request_without_client);
   return s;
 }
 
