@@ -441,28 +441,54 @@ GST_START_TEST (test_password_file)
 
 GST_END_TEST;
 
+static GstPadProbeReturn
+count_buffers_probe (GstPad * pad, GstPadProbeInfo * info, gpointer counter)
+{
+  g_atomic_int_inc ((gint *) counter);
+  return GST_PAD_PROBE_OK;
+}
+
+/* Waits until @n frames reached the sink (up to @ms). */
+static gboolean
+wait_frames_rendered (Session * s, gint n, guint ms)
+{
+  GstPad *pad = gst_element_get_static_pad (s->sink, "sink");
+  gint count = 0;
+  gint64 end = g_get_monotonic_time () + ms * G_TIME_SPAN_MILLISECOND;
+  gulong id = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      count_buffers_probe, &count, NULL);
+
+  while (g_atomic_int_get (&count) < n && g_get_monotonic_time () < end)
+    g_usleep (10 * 1000);
+  gst_pad_remove_probe (pad, id);
+  gst_object_unref (pad);
+  return count >= n;
+}
+
 GST_START_TEST (test_mid_stream_keyframe)
 {
-  /* Keyframes upstream only every 600 frames (20 s): a picture within a
-   * second needs the keyframe the sink requests when the client starts. */
+  /* Keyframes upstream only every 1800 frames (60 s): a picture well before
+   * that needs the keyframe the sink requests when the client starts. The
+   * bound is generous (10 s, for loaded machines); the time it took is
+   * logged, and measured by the benchmarks, not asserted. */
   Session *s = session_start ("x264enc tune=zerolatency "
-      "speed-preset=ultrafast key-int-max=600 ! h264parse");
+      "speed-preset=ultrafast key-int-max=1800 ! h264parse");
   guint i;
 
+  /* The encoder's first keyframe is gone by the time the clients come. */
+  fail_unless (wait_frames_rendered (s, 30, 10000), "no frames upstream");
   /* The second client on the same sink needs its own keyframe too. */
-  osvdi_test_client_iterate (2500);
   for (i = 0; i < 2; i++) {
     gint64 start = g_get_monotonic_time ();
     OsvdiTestClient *client = client_new (s, PASSWORD);
 
     fail_unless (osvdi_test_client_wait_pixel (client, WIDTH / 14,
-            HEIGHT / 3, smpte_bars[0], LOSSY_TOLERANCE, 1000),
-        "client %u: no correct picture within 1 s of connecting", i);
+            HEIGHT / 3, smpte_bars[0], LOSSY_TOLERANCE, 10000),
+        "client %u: no correct picture within 10 s of connecting", i);
     GST_INFO ("client %u: picture after %" G_GINT64_FORMAT " ms", i,
         (g_get_monotonic_time () - start) / 1000);
     check_smpte (client, WIDTH, HEIGHT, 100);
     osvdi_test_client_free (client);
-    osvdi_test_client_iterate (1000);
   }
   session_stop (s);
 }
@@ -743,6 +769,32 @@ GST_START_TEST (test_cursor)
 
 GST_END_TEST;
 
+/* Frames the sink released, each release checked to run outside the sink's
+ * lock: taking that lock (reading stats) from the release would deadlock,
+ * and the test's timeout would report it. Releasing a buffer runs upstream
+ * pool code, which must never run under the sink's lock. */
+static gint frames_released;
+
+static void
+frame_released (gpointer data, GstMiniObject * buffer)
+{
+  GstElement *sink = data;
+  GstStructure *stats;
+
+  g_object_get (sink, "stats", &stats, NULL);
+  gst_structure_free (stats);
+  g_atomic_int_inc (&frames_released);
+  gst_object_unref (sink);
+}
+
+static GstPadProbeReturn
+watch_release_probe (GstPad * pad, GstPadProbeInfo * info, gpointer sink)
+{
+  gst_mini_object_weak_ref (GST_MINI_OBJECT (GST_PAD_PROBE_INFO_BUFFER (info)),
+      frame_released, gst_object_ref (sink));
+  return GST_PAD_PROBE_OK;
+}
+
 GST_START_TEST (test_stalled_client)
 {
   /* Big noisy frames so that the socket buffers fill quickly. */
@@ -750,22 +802,34 @@ GST_START_TEST (test_stalled_client)
       "bitrate=60000 key-int-max=30 ! h264parse");
   OsvdiTestClient *client = client_open (s);
   guint64 sent, dropped, sent_stalled;
+  gint64 end;
   guint frames;
+  GstPad *pad = gst_element_get_static_pad (s->sink, "sink");
 
+  g_atomic_int_set (&frames_released, 0);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, watch_release_probe,
+      s->sink, NULL);
+  gst_object_unref (pad);
   g_object_set (s->src, "pattern", 1 /* snow */ , NULL);
   fail_unless (osvdi_test_client_wait_frames (client, 10, 10000));
 
-  /* The client stops reading: nothing iterates its main context. */
+  /* The client stops reading: nothing iterates its main context, until
+   * the sink has dropped 100 frames (at 30 fps, about 4 s of stall). */
   sent = stat_u64 (s, "frames-sent");
   dropped = stat_u64 (s, "frames-dropped");
-  g_usleep (8 * G_USEC_PER_SEC);
+  end = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (stat_u64 (s, "frames-dropped") - dropped <= 100
+      && g_get_monotonic_time () < end)
+    g_usleep (20 * 1000);
   sent_stalled = stat_u64 (s, "frames-sent") - sent;
   session_check_bus (s);
 
   GST_INFO ("during the stall: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
       " dropped", sent_stalled, stat_u64 (s, "frames-dropped") - dropped);
   fail_unless (stat_u64 (s, "frames-dropped") - dropped > 100,
-      "frames were not dropped while the client stalled");
+      "frames were not dropped while the client stalled (60 s)");
+  fail_unless (g_atomic_int_get (&frames_released) > 100,
+      "only %d frames released", g_atomic_int_get (&frames_released));
   fail_unless (stat_u64 (s, "max-waiting-frames") <= 2);
   fail_unless (stat_u64 (s, "waiting-frames") <= 2);
 
