@@ -64,6 +64,7 @@
 #include "osvdi-libvirt.h"
 #endif
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <gst/video/video.h>
@@ -173,8 +174,17 @@ struct _GstVfioDmabufSrc
   GstVfioDmabufSrcOnDisconnect on_disconnect;
   guint64 frames_out, mirror_copies;    /* stats */
 
-  /* QEMU's D-Bus display, when that is the provider. */
+  /* QEMU's D-Bus display, when that is the provider. Set in start() and
+   * cleared in stop() under qemu_lock, which event() (upstream, another
+   * thread) holds while it uses the display; the streaming thread needs
+   * no lock (it does not run across start()/stop()). Order: qemu_lock,
+   * then the display's own lock; never GST_OBJECT_LOCK inside it. */
+  GMutex qemu_lock;
   OsvdiQemuDisplay *qemu;
+  /* The GL scanout's wrapper, reused for each frame of one scanout
+   * (streaming thread). */
+  GstMemory *scanout_mem;
+  guint64 scanout_mem_serial;
   /* The guest's cursor (the D-Bus thread's): GST_OBJECT_LOCK. */
   GstEvent *cursor_shape;       /* last cursor-set, for showing it again */
   gint cursor_hot_x, cursor_hot_y;
@@ -212,6 +222,7 @@ static gboolean libvirt_start (GstVfioDmabufSrc * self, gchar * uri,
     gchar * domain);
 static GstFlowReturn qemu_create (GstVfioDmabufSrc * self,
     GstBuffer ** outbuf);
+static gboolean qemu_input (GstVfioDmabufSrc * self, GstEvent * event);
 
 static GstClockTime
 frame_duration (GstVfioDmabufSrc * self)
@@ -340,11 +351,17 @@ gst_vfio_dmabuf_src_stop (GstBaseSrc * bsrc)
 {
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
 
-  if (self->qemu)
+  OsvdiQemuDisplay *qemu;
+
+  g_mutex_lock (&self->qemu_lock);
+  qemu = g_steal_pointer (&self->qemu);
+  g_mutex_unlock (&self->qemu_lock);
+  if (qemu)
     GST_INFO_OBJECT (self, "QEMU display: the mirror was copied %"
         G_GUINT64_FORMAT " times (updates while a frame was held)",
-        osvdi_qemu_display_mirror_copies (self->qemu));
-  g_clear_pointer (&self->qemu, osvdi_qemu_display_free);
+        osvdi_qemu_display_mirror_copies (qemu));
+  g_clear_pointer (&self->scanout_mem, gst_memory_unref);
+  osvdi_qemu_display_free (qemu);
   GST_OBJECT_LOCK (self);
   gst_clear_event (&self->cursor_shape);
   GST_OBJECT_UNLOCK (self);
@@ -366,8 +383,10 @@ gst_vfio_dmabuf_src_unlock (GstBaseSrc * bsrc)
   if (self->clock_id)
     gst_clock_id_unschedule (self->clock_id);
   GST_OBJECT_UNLOCK (self);
+  g_mutex_lock (&self->qemu_lock);
   if (self->qemu)
     osvdi_qemu_display_set_flushing (self->qemu, TRUE);
+  g_mutex_unlock (&self->qemu_lock);
   return TRUE;
 }
 
@@ -379,8 +398,10 @@ gst_vfio_dmabuf_src_unlock_stop (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   self->flushing = FALSE;
   GST_OBJECT_UNLOCK (self);
+  g_mutex_lock (&self->qemu_lock);
   if (self->qemu)
     osvdi_qemu_display_set_flushing (self->qemu, FALSE);
+  g_mutex_unlock (&self->qemu_lock);
   return TRUE;
 }
 
@@ -394,7 +415,7 @@ wait_tick (GstVfioDmabufSrc * self)
   GstClockReturn ret;
 
   if (!clock)
-    return GST_FLOW_FLUSHING;
+    goto no_clock;
   base = gst_element_get_base_time (GST_ELEMENT (self));
   now = gst_clock_get_time (clock) - base;
   if (!GST_CLOCK_TIME_IS_VALID (self->next_time)
@@ -420,6 +441,16 @@ wait_tick (GstVfioDmabufSrc * self)
   GST_OBJECT_UNLOCK (self);
   gst_clock_id_unref (id);
   return ret == GST_CLOCK_UNSCHEDULED ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+
+  /* ERRORS */
+no_clock:
+  {
+    /* Not FLUSHING: a silent pause is a stream that stalls mute. */
+    GST_ELEMENT_ERROR (self, CORE, CLOCK, ("No clock to pace frames by."),
+        ("vfiodmabufsrc is live and paces itself by the pipeline clock; "
+            "run it in a pipeline that has one"));
+    return GST_FLOW_ERROR;
+  }
 }
 
 static GstCaps *
@@ -673,13 +704,18 @@ qemu_start (GstVfioDmabufSrc * self, gint fd)
   };
   GError *error = NULL;
 
-  self->qemu = osvdi_qemu_display_new (fd, 0, &callbacks, self, &error);
-  if (!self->qemu) {
+  OsvdiQemuDisplay *qemu;
+
+  qemu = osvdi_qemu_display_new (fd, 0, &callbacks, self, &error);
+  if (!qemu) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
         ("Could not connect to QEMU's display."), ("%s", error->message));
     g_clear_error (&error);
     return FALSE;
   }
+  g_mutex_lock (&self->qemu_lock);
+  self->qemu = qemu;
+  g_mutex_unlock (&self->qemu_lock);
   self->dmabuf_allocator = gst_dmabuf_allocator_new ();
   self->wrappers = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) gst_memory_unref);
@@ -844,6 +880,8 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
       f.token = NULL;
       if (new_format && !qemu_renegotiate (self, &f)) {
         osvdi_qemu_pixels_unref (f.pixels);
+        if (f.dmabuf_fd >= 0)
+          close (f.dmabuf_fd);
         return GST_FLOW_NOT_NEGOTIATED;
       }
     }
@@ -856,12 +894,39 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
     gsize size = (gsize) f.stride * f.height;
 
     if (f.dmabuf) {
-      gpointer *pair = g_new (gpointer, 2);
+      gpointer *pair;
 
+      if (f.dmabuf_fd < 0) {
+        osvdi_qemu_display_frame_done (self->qemu, f.token);
+        goto dup_failed;
+      }
+#if !GST_CHECK_VERSION (1, 24, 0)
+      /* The caps fell back to system memory: a tiled plane mapped as
+       * linear pixels would be garbage. */
+      if (f.modifier != 0) {
+        close (f.dmabuf_fd);
+        osvdi_qemu_display_frame_done (self->qemu, f.token);
+        goto tiled;
+      }
+#endif
+      if (!self->dmabuf_caps && size % sysconf (_SC_PAGESIZE)) {
+        close (f.dmabuf_fd);
+        osvdi_qemu_display_frame_done (self->qemu, f.token);
+        goto unmappable;
+      }
+      /* One wrapper per scanout, reused, so downstream import caches hit;
+       * a new scanout gets a new one. */
+      if (!self->scanout_mem || self->scanout_mem_serial != f.scanout_serial) {
+        g_clear_pointer (&self->scanout_mem, gst_memory_unref);
+        self->scanout_mem = gst_dmabuf_allocator_alloc
+            (self->dmabuf_allocator, f.dmabuf_fd, size);
+        self->scanout_mem_serial = f.scanout_serial;
+      } else {
+        close (f.dmabuf_fd);
+      }
       buf = gst_buffer_new ();
-      gst_buffer_append_memory (buf,
-          gst_dmabuf_allocator_alloc (self->dmabuf_allocator,
-              dup (f.dmabuf_fd), size));
+      gst_buffer_append_memory (buf, gst_memory_ref (self->scanout_mem));
+      pair = g_new (gpointer, 2);
       /* QEMU draws again once this frame is done with. */
       GST_LOG_OBJECT (self, "dmabuf frame %ux%u, %s", f.width, f.height,
           f.token ? "answers QEMU's updates when released" : "no update");
@@ -878,9 +943,12 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
           (gpointer) f.data, size, 0, size, f.pixels,
           osvdi_qemu_pixels_unref);
     }
-    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
-        GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
-        stride);
+    if (self->video_meta || self->dmabuf_caps)
+      gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+          GST_VIDEO_INFO_FORMAT (&self->info), f.width, f.height, 1, offset,
+          stride);
+    else if ((gint) f.stride != GST_VIDEO_INFO_PLANE_STRIDE (&self->info, 0))
+      buf = copy_to_default_stride (self, buf);
   }
 
   /* Live and damage-driven: stamp with the capture time. */
@@ -896,6 +964,33 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
   GST_BUFFER_DURATION (buf) = frame_duration (self);
   *outbuf = buf;
   return GST_FLOW_OK;
+
+  /* ERRORS */
+dup_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Could not take QEMU's scanout dmabuf."),
+        ("dup() of the scanout's fd failed: %s", g_strerror (errno)));
+    return GST_FLOW_ERROR;
+  }
+#if !GST_CHECK_VERSION (1, 24, 0)
+tiled:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("QEMU's GL scanout is tiled, which GStreamer 1.22 cannot carry."),
+        ("DRM modifier 0x%016" G_GINT64_MODIFIER "x", f.modifier));
+    return GST_FLOW_ERROR;
+  }
+#endif
+unmappable:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("QEMU's %ux%u scanout cannot be mapped into system memory: its "
+            "dmabuf is not a whole number of pages. Use a downstream "
+            "element that imports dmabufs.", f.width, f.height),
+        ("stride %u, page size %ld", f.stride, sysconf (_SC_PAGESIZE)));
+    return GST_FLOW_ERROR;
+  }
 }
 
 /* Upstream: a keyframe request becomes a frame even on a still screen;
@@ -904,15 +999,35 @@ static gboolean
 gst_vfio_dmabuf_src_event (GstBaseSrc * bsrc, GstEvent * event)
 {
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
-  const GstStructure *s;
+  gboolean ret;
 
   if (gst_video_event_is_force_key_unit (event)
       || gst_event_has_name (event, "osvdi/refresh")) {
     g_atomic_int_set (&self->force_frame, TRUE);
+    g_mutex_lock (&self->qemu_lock);
+    if (self->qemu)
+      osvdi_qemu_display_want_frame (self->qemu);
+    g_mutex_unlock (&self->qemu_lock);
     return TRUE;
   }
-  if (GST_EVENT_TYPE (event) != GST_EVENT_NAVIGATION || !self->qemu)
+  if (GST_EVENT_TYPE (event) != GST_EVENT_NAVIGATION)
     return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+
+  g_mutex_lock (&self->qemu_lock);
+  if (!self->qemu) {
+    g_mutex_unlock (&self->qemu_lock);
+    return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+  }
+  ret = qemu_input (self, event);
+  g_mutex_unlock (&self->qemu_lock);
+  return ret;
+}
+
+/* GstNavigation input into the VM; qemu_lock held. */
+static gboolean
+qemu_input (GstVfioDmabufSrc * self, GstEvent * event)
+{
+  const GstStructure *s;
 
   s = gst_event_get_structure (event);
   switch (gst_navigation_event_get_type (event)) {
@@ -1214,6 +1329,7 @@ gst_vfio_dmabuf_src_finalize (GObject * object)
   g_free (self->mdev);
   g_free (self->domain);
   g_free (self->libvirt_uri);
+  g_mutex_clear (&self->qemu_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1225,6 +1341,7 @@ gst_vfio_dmabuf_src_init (GstVfioDmabufSrc * self)
   self->on_disconnect = DEFAULT_ON_DISCONNECT;
   self->fps_n = DEFAULT_MAX_FPS;
   self->fps_d = 1;
+  g_mutex_init (&self->qemu_lock);
   gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
 }

@@ -86,6 +86,7 @@ struct _OsvdiQemuDisplay
   gboolean y0_top;
   guint64 serial;
   gboolean damaged;
+  gboolean wanted;              /* a frame was asked for (keyframe) */
   gboolean flushing;
   gboolean closed;
   gchar *closed_reason;
@@ -195,7 +196,7 @@ on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   src = g_variant_get_fixed_array (data, &len, 1);
   fourcc = pixman_to_fourcc (format);
   if (!fourcc || !w || !h || stride < w * 4 || len < (gsize) stride * h) {
-    g_warning ("QEMU display: ignoring a %ux%u scanout (stride %u, pixman "
+    g_debug ("QEMU display: ignoring a %ux%u scanout (stride %u, pixman "
         "format 0x%08x, %" G_GSIZE_FORMAT " bytes)", w, h, stride, format,
         len);
     g_variant_unref (data);
@@ -277,7 +278,7 @@ on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
       &modifier, &y0_top);
   fd = fds ? g_unix_fd_list_get (fds, handle, NULL) : -1;
   if (fd < 0) {
-    g_warning ("QEMU display: ScanoutDMABUF without a file descriptor");
+    g_debug ("QEMU display: ScanoutDMABUF without a file descriptor");
     return;
   }
   g_mutex_lock (&d->lock);
@@ -767,7 +768,11 @@ fill_frame_locked (OsvdiQemuDisplay * d, OsvdiQemuFrame * f)
   f->fourcc = d->fourcc;
   f->modifier = d->dmabuf ? d->modifier : 0;
   f->dmabuf = d->dmabuf;
-  f->dmabuf_fd = d->dmabuf_fd;
+  /* Duplicated here, under the lock: once it is released the display
+   * thread may close d->dmabuf_fd (a new scanout, Disable) and the number
+   * could name another file. */
+  f->dmabuf_fd = d->dmabuf && d->dmabuf_fd >= 0
+      ? fcntl (d->dmabuf_fd, F_DUPFD_CLOEXEC, 3) : -1;
   f->y0_top = d->dmabuf ? d->y0_top : TRUE;
   f->scanout_serial = d->serial;
   f->token = NULL;
@@ -791,7 +796,7 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
       res = OSVDI_QEMU_FRAME_CLOSED;
       break;
     }
-    if (d->have_scanout && (d->damaged || force)) {
+    if (d->have_scanout && (d->damaged || force || d->wanted)) {
       fill_frame_locked (d, f);
       if (!d->dmabuf) {
         g_atomic_int_inc (&d->mirror->ref);
@@ -807,6 +812,7 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
         f->token = owed;
       }
       d->damaged = FALSE;
+      d->wanted = FALSE;
       res = OSVDI_QEMU_FRAME_OK;
       break;
     }
@@ -850,6 +856,15 @@ osvdi_qemu_display_frame_done (OsvdiQemuDisplay * d, gpointer token)
     return;
   reply_all (owed);
   g_ptr_array_unref (owed);
+}
+
+void
+osvdi_qemu_display_want_frame (OsvdiQemuDisplay * d)
+{
+  g_mutex_lock (&d->lock);
+  d->wanted = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
 }
 
 void

@@ -57,7 +57,8 @@ typedef struct
   guint32 fourcc;               /* DRM fourcc: XR24 / AR24 for memory */
   guint64 modifier;
   gboolean dmabuf;              /* a GL scanout: @dmabuf_fd, no pixels */
-  gint dmabuf_fd;               /* borrowed: valid until the next scanout */
+  gint dmabuf_fd;               /* the caller's own duplicate (close it);
+                                 * -1 if dup() failed */
   gboolean y0_top;
   guint64 scanout_serial;       /* changes with each new scanout */
   gpointer token;               /* dmabuf frames: pass to _frame_done() */
@@ -83,6 +84,10 @@ gboolean osvdi_qemu_display_has_scanout (OsvdiQemuDisplay * display);
  * pending UpdateDMABUF replies are sent). Any thread. */
 void osvdi_qemu_display_frame_done (OsvdiQemuDisplay * display,
     gpointer token);
+
+/* A keyframe was asked for: wakes a waiting next_frame(), which returns
+ * the console even unchanged. Any thread. */
+void osvdi_qemu_display_want_frame (OsvdiQemuDisplay * display);
 
 void osvdi_qemu_display_set_flushing (OsvdiQemuDisplay * display,
     gboolean flushing);
