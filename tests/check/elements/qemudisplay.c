@@ -692,24 +692,30 @@ GST_START_TEST (test_bad_settings)
 
 GST_END_TEST;
 
-/* Every byte of @buf's frame is @value except those in the square
- * (@x, @y, @n): those are @inner (-1: no square). */
+/* Every byte of @buf's @w x @h frame is @value except those in the square
+ * (@x, @y, @n): those are @inner (-1: no square). The layout is the
+ * buffer's video meta, or the default one (downstream that asks for no meta
+ * gets the default stride: the element copies otherwise). */
 static gboolean
-frame_is (GstBuffer * buf, guint8 value, gint x, gint y, gint n, gint inner)
+frame_is (GstBuffer * buf, guint w, guint h, guint8 value, gint x, gint y,
+    gint n, gint inner)
 {
   GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
+  guint stride = meta ? (guint) meta->stride[0] : w * 4;
   GstMapInfo map;
   gboolean ok = TRUE;
   guint row, col;
 
-  fail_unless (meta != NULL);
+  if (meta)
+    fail_unless (meta->width == w && meta->height == h);
   fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-  for (row = 0; row < meta->height && ok; row++)
-    for (col = 0; col < meta->width * 4 && ok; col++) {
+  fail_unless (map.size >= (gsize) stride * (h - 1) + w * 4);
+  for (row = 0; row < h && ok; row++)
+    for (col = 0; col < w * 4 && ok; col++) {
       gboolean in = inner >= 0 && (gint) row >= y && (gint) row < y + n
           && (gint) col >= x * 4 && (gint) col < (x + n) * 4;
 
-      ok = map.data[row * meta->stride[0] + col] == (in ? inner : value);
+      ok = map.data[row * stride + col] == (in ? inner : value);
     }
   gst_buffer_unmap (buf, &map);
   return ok;
@@ -772,14 +778,14 @@ GST_START_TEST (test_shared_mirror_frames)
   close (fd);
   fail_unless (osvdi_fake_qemu_wait_scanout (f, 10000));
   fail_unless ((b1 = next_frame (queue)) != NULL, "no first frame");
-  fail_unless (frame_is (b1, 0x30, 0, 0, 0, -1));
+  fail_unless (frame_is (b1, w, h, 0x30, 0, 0, 0, -1));
 
   /* Held: the next change must not reach it. */
   memset (screen, 0xc0, w * h * 4);
   fail_unless (osvdi_fake_qemu_update (f, 0, 0, w, h, w * 4, screen));
   fail_unless ((b2 = next_frame (queue)) != NULL, "no frame for the update");
-  fail_unless (frame_is (b2, 0xc0, 0, 0, 0, -1));
-  fail_unless (frame_is (b1, 0x30, 0, 0, 0, -1),
+  fail_unless (frame_is (b2, w, h, 0xc0, 0, 0, 0, -1));
+  fail_unless (frame_is (b1, w, h, 0x30, 0, 0, 0, -1),
       "a held frame changed under its holder");
   fail_unless_equals_uint64 (mirror_copies (p), 1);
 
@@ -789,7 +795,7 @@ GST_START_TEST (test_shared_mirror_frames)
   memset (square, 0x55, 16 * 16 * 4);
   fail_unless (osvdi_fake_qemu_update (f, 40, 30, 16, 16, 16 * 4, square));
   fail_unless ((b3 = next_frame (queue)) != NULL, "no frame for the square");
-  fail_unless (frame_is (b3, 0xc0, 40, 30, 16, 0x55));
+  fail_unless (frame_is (b3, w, h, 0xc0, 40, 30, 16, 0x55));
   fail_unless_equals_uint64 (mirror_copies (p), 1);
 
   /* A writer downstream gets its own copy, never the mirror. */
@@ -801,7 +807,7 @@ GST_START_TEST (test_shared_mirror_frames)
     memset (map.data, 0x77, map.size);
     gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
-    fail_unless (frame_is (b3, 0xc0, 40, 30, 16, 0x55));
+    fail_unless (frame_is (b3, w, h, 0xc0, 40, 30, 16, 0x55));
   }
   gst_buffer_unref (b3);
 
