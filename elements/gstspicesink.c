@@ -35,25 +35,27 @@
 #include "config.h"
 #endif
 
+/* Where things are: this file keeps the element (properties, lifecycle,
+ * caps, the client's start/stop and the keyframe policy);
+ * spicesinkserver.c runs spice-server on its thread, spicesinkinput.c turns
+ * SPICE input into GstNavigation, spicesinkqueue.c holds what waits for
+ * spice-server with its drop policy, spicestream.c speaks the stream-device
+ * protocol. */
 #include "gstspicesink.h"
-#include "spicecore.h"
+#include "spicesinkqueue.h"
+#include "spicesinkinput.h"
+#include "spicesinkserver.h"
 #include "spicestream.h"
-#include "spiceclientmouse.h"
-#include "spiceaudioclock.h"
-#include "osvdikeys.h"
 #include "osvdicursor.h"
-#include "osvdinet.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include <netdb.h>
-#include <spice.h>
 #include <spice/protocol.h>
 #include <gst/video/video.h>
 #include <gst/video/navigation.h>
 
-GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
+GST_DEBUG_CATEGORY (gst_spice_sink_debug);
 #define GST_CAT_DEFAULT gst_spice_sink_debug
 
 #define DEFAULT_ADDRESS "127.0.0.1"
@@ -73,8 +75,6 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_sink_debug);
 
 /* Frames waiting for spice-server, the one it is reading included. */
 #define MAX_WAITING_FRAMES 2
-
-#define STREAM_PORT_NAME "org.spice-space.stream.0"
 
 enum
 {
@@ -96,28 +96,6 @@ enum
 
 static GParamSpec *properties[N_PROPERTIES];
 
-typedef enum
-{
-  MSG_CONTROL,
-  MSG_FRAME,
-  MSG_CURSOR_SET,
-  MSG_CURSOR_MOVE,
-} OutMsgKind;
-
-/* One message for spice-server to read: either whole bytes (control,
- * cursor) or a header followed by an encoded frame. */
-typedef struct
-{
-  OutMsgKind kind;
-  GBytes *bytes;
-  guint8 header[OSVDI_STREAM_HEADER_SIZE];
-  GstBuffer *frame;
-  gsize frame_size;
-  const guint8 *tail;           /* static bytes sent after the frame */
-  gsize tail_size;
-  gsize size;
-} OutMsg;
-
 /* Sent after each H.264 access unit: an access unit delimiter and a
  * user-data-unregistered SEI, both belonging to the next access unit (the
  * stream stays conformant). spice-gtk 0.42 gives its h264parse caps without
@@ -131,45 +109,6 @@ static const guint8 h264_frame_end[] = {
   '!', 0x01, 0x80,
 };
 
-/* spice-server hands its instances back to us; these wrappers lead from an
- * instance to the sink. */
-typedef struct
-{
-  SpiceCharDeviceInstance sin;
-  GstSpiceSink *self;
-} StreamPort;
-
-typedef struct
-{
-  SpiceKbdInstance sin;
-  GstSpiceSink *self;
-} Keyboard;
-
-typedef struct
-{
-  SpiceMouseInstance sin;
-  GstSpiceSink *self;
-} Mouse;
-
-typedef struct
-{
-  SpiceTabletInstance sin;
-  GstSpiceSink *self;
-} Tablet;
-
-/* What the server thread needs of the settings, copied in start(). */
-typedef struct
-{
-  gchar *address;
-  gint port;
-  gint tls_port;
-  gchar *x509_dir;
-  gchar *password;
-  guint password_lifetime;
-  gboolean disable_ticketing;
-  gboolean absolute_pointer;
-  gboolean audio_clock;
-} ServerConfig;
 
 struct _GstSpiceSink
 {
@@ -188,61 +127,30 @@ struct _GstSpiceSink
   gboolean h264_frame_end_setting;
   gboolean audio_clock;
   /* Between a successful start() and stop(): the settings above that
-   * start() copies into `config` are refused then (they change nothing
-   * until the next NULL -> READY, and READY keeps the server running). */
+   * start() hands to the server are refused then (they change nothing until
+   * the next NULL -> READY, and READY keeps the server running). */
   gboolean server_running;
 
-  /* The server thread's handles: written in start()/stop() only, on the
-   * state-change thread, while no streaming thread runs. `context` is also
-   * read under `lock` by threads that schedule work on the server thread. */
-  GThread *thread;
-  GMainContext *context;
-  GMainLoop *loop;
-  ServerConfig config;
+  /* Written in start()/stop() only, on the state-change thread. */
   GThreadPool *upstream;        /* pushes events upstream, in order */
-
-  /* Start-up handshake with the server thread: init_lock. */
-  GMutex init_lock;
-  GCond init_cond;
-  gboolean init_done;
-  GstResourceError init_error;
-  gchar *init_error_text;
-  gchar *init_error_detail;
-
-  /* Owned by the server thread; nobody else touches them. */
-  SpiceServer *server;
-  StreamPort stream_port;
-  Keyboard keyboard;
-  Mouse mouse;
-  Tablet tablet;
-  OsvdiAudioClock *audio_clock_source;
-  OsvdiStreamParser parser;
-  OsvdiScancodeDecoder scancodes;
-  GstNavigationModifierType modifiers;
-  guint32 mouse_buttons;
-  gdouble pointer_x, pointer_y;
-  GHashTable *client_connections;
+  OsvdiSpiceInput input;        /* the server thread's */
+  OsvdiStreamParser parser;     /* the server thread's */
 
   /* Stream state: `lock`. Shared by the streaming thread (render, caps,
    * events) and the server thread (read/write callbacks). Nothing is pushed,
-   * posted or called into spice-server with it held. */
+   * posted, freed or called into spice-server with it held. */
   GMutex lock;
-  GQueue queue;                 /* OutMsg, not yet started */
-  OutMsg *current;              /* being read by spice-server */
-  gsize current_offset;
-  guint waiting_frames;         /* frames in queue + current */
-  guint max_waiting_frames;
+  OsvdiSpiceServer *server;     /* set in start(), cleared in stop() */
+  OsvdiSinkQueue queue;
   gboolean client_started;      /* a client asked for the stream */
   gboolean streaming;           /* ...and can decode our codec */
-  gboolean need_keyframe;
   gboolean keyframe_requested;
-  gboolean wakeup_pending;
   guint8 client_codecs[16];
   guint n_client_codecs;
   gint codec;                   /* SpiceVideoCodecType or -1 */
   guint width, height;
   GBytes *cursor_shape;         /* last cursor, for new clients */
-  guint64 frames_sent, bytes_sent, frames_dropped, keyframes_requested;
+  guint64 keyframes_requested;
   guint clients;
   gboolean client_mouse;        /* absolute pointer route set up */
   gboolean h264_frame_end;      /* copied from the setting at start */
@@ -260,126 +168,11 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
         "video/x-h265, stream-format=byte-stream, alignment=au; "
         "video/x-vp8; video/x-vp9; image/jpeg"));
 
-/* ------------------------------------------------------------------------ */
-/* Outgoing messages                                                        */
-
 static void
-out_msg_free (OutMsg * msg)
+wakeup_locked (GstSpiceSink * self)
 {
-  if (msg->bytes)
-    g_bytes_unref (msg->bytes);
-  if (msg->frame)
-    gst_buffer_unref (msg->frame);
-  g_free (msg);
-}
-
-static OutMsg *
-out_msg_new_bytes (OutMsgKind kind, GBytes * bytes)
-{
-  OutMsg *msg = g_new0 (OutMsg, 1);
-
-  msg->kind = kind;
-  msg->bytes = bytes;
-  msg->size = g_bytes_get_size (bytes);
-  return msg;
-}
-
-static OutMsg *
-out_msg_new_frame (GstBuffer * buffer, const guint8 * tail, gsize tail_size)
-{
-  OutMsg *msg = g_new0 (OutMsg, 1);
-
-  msg->kind = MSG_FRAME;
-  msg->frame = gst_buffer_ref (buffer);
-  msg->frame_size = gst_buffer_get_size (buffer);
-  msg->tail = tail;
-  msg->tail_size = tail_size;
-  osvdi_stream_write_header (msg->header, STREAM_TYPE_DATA,
-      msg->frame_size + tail_size);
-  msg->size = OSVDI_STREAM_HEADER_SIZE + msg->frame_size + tail_size;
-  return msg;
-}
-
-/* Copies bytes of @msg from @offset into @dest: header, frame, tail. This
- * is the one copy of a frame the sink makes, into spice-server's buffer. */
-static gsize
-out_msg_copy (OutMsg * msg, gsize offset, guint8 * dest, gsize len)
-{
-  gsize done = 0;
-
-  len = MIN (len, msg->size - offset);
-  if (msg->bytes) {
-    memcpy (dest, (const guint8 *) g_bytes_get_data (msg->bytes, NULL)
-        + offset, len);
-    return len;
-  }
-  while (done < len) {
-    gsize pos = offset + done, n;
-
-    if (pos < OSVDI_STREAM_HEADER_SIZE) {
-      n = MIN (len - done, OSVDI_STREAM_HEADER_SIZE - pos);
-      memcpy (dest + done, msg->header + pos, n);
-    } else if (pos < OSVDI_STREAM_HEADER_SIZE + msg->frame_size) {
-      pos -= OSVDI_STREAM_HEADER_SIZE;
-      n = gst_buffer_extract (msg->frame, pos, dest + done,
-          MIN (len - done, msg->frame_size - pos));
-      if (n == 0)
-        break;
-    } else {
-      pos -= OSVDI_STREAM_HEADER_SIZE + msg->frame_size;
-      n = MIN (len - done, msg->tail_size - pos);
-      memcpy (dest + done, msg->tail + pos, n);
-    }
-    done += n;
-  }
-  return done;
-}
-
-static void schedule_wakeup_locked (GstSpiceSink * self);
-
-/* Moves the frames that spice-server has not started reading to @trash;
- * returns how many. The caller frees @trash (out_msg_free) after unlocking:
- * releasing a frame's buffer runs upstream's pool code, which must not run
- * under our lock. */
-static guint
-drop_queued_frames_locked (GstSpiceSink * self, GQueue * trash)
-{
-  GList *l = self->queue.head;
-  guint dropped = 0;
-
-  while (l) {
-    GList *next = l->next;
-    OutMsg *msg = l->data;
-
-    if (msg->kind == MSG_FRAME) {
-      g_queue_delete_link (&self->queue, l);
-      g_queue_push_tail (trash, msg);
-      dropped++;
-    }
-    l = next;
-  }
-  self->waiting_frames -= dropped;
-  return dropped;
-}
-
-/* A newer cursor message of the same kind replaces one still waiting. */
-static void
-queue_cursor_locked (GstSpiceSink * self, OutMsgKind kind, GBytes * bytes)
-{
-  GList *l;
-
-  for (l = self->queue.head; l; l = l->next) {
-    OutMsg *msg = l->data;
-
-    if (msg->kind == kind) {
-      g_bytes_unref (msg->bytes);
-      msg->bytes = bytes;
-      msg->size = g_bytes_get_size (bytes);
-      return;
-    }
-  }
-  g_queue_push_tail (&self->queue, out_msg_new_bytes (kind, bytes));
-  schedule_wakeup_locked (self);
+  if (self->server)
+    osvdi_spice_server_wakeup (self->server);
 }
 
 static void
@@ -387,9 +180,18 @@ queue_format_locked (GstSpiceSink * self)
 {
   if (self->codec < 0 || self->width == 0 || self->height == 0)
     return;
-  g_queue_push_tail (&self->queue, out_msg_new_bytes (MSG_CONTROL,
-          osvdi_stream_msg_format (self->width, self->height, self->codec)));
-  schedule_wakeup_locked (self);
+  osvdi_sink_queue_push_control (&self->queue,
+      osvdi_stream_msg_format (self->width, self->height, self->codec),
+      FALSE);
+  wakeup_locked (self);
+}
+
+static void
+queue_cursor_locked (GstSpiceSink * self, OsvdiSinkMsgKind kind,
+    GBytes * bytes)
+{
+  if (osvdi_sink_queue_push_cursor (&self->queue, kind, bytes))
+    wakeup_locked (self);
 }
 
 static gboolean
@@ -416,7 +218,7 @@ client_codecs_string_locked (GstSpiceSink * self)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Work handed to other threads                                             */
+/* Upstream events                                                          */
 
 static void
 push_upstream_func (gpointer data, gpointer user_data)
@@ -456,42 +258,25 @@ request_keyframe (GstSpiceSink * self)
           gst_structure_new_empty ("osvdi/refresh")));
 }
 
-static gboolean
-wakeup_dispatch (gpointer data)
+/* ------------------------------------------------------------------------ */
+/* The server's callbacks: all on the server thread                         */
+
+static void
+input_push (GstEvent * event, gpointer user_data)
 {
-  GstSpiceSink *self = data;
+  push_upstream (user_data, event);
+}
+
+static void
+input_size (guint * width, guint * height, gpointer user_data)
+{
+  GstSpiceSink *self = user_data;
 
   g_mutex_lock (&self->lock);
-  self->wakeup_pending = FALSE;
+  *width = self->width;
+  *height = self->height;
   g_mutex_unlock (&self->lock);
-
-  /* spice-server reads from the device on this call, taking `lock` in
-   * port_read(): it must not be held here. */
-  if (self->server)
-    spice_server_char_device_wakeup (&self->stream_port.sin);
-  return G_SOURCE_REMOVE;
 }
-
-/* Wakes spice-server's device reader, always from an idle callback on the
- * server thread: calling it from inside port_write() would re-enter
- * spice-server, and other threads must not call it at all. */
-static void
-schedule_wakeup_locked (GstSpiceSink * self)
-{
-  GSource *source;
-
-  if (self->wakeup_pending || !self->context)
-    return;
-  self->wakeup_pending = TRUE;
-  source = g_idle_source_new ();
-  g_source_set_priority (source, G_PRIORITY_HIGH);
-  g_source_set_callback (source, wakeup_dispatch, self, NULL);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-}
-
-/* ------------------------------------------------------------------------ */
-/* spice-server callbacks: all on the server thread                         */
 
 /* (Re)starts the stream for the clients: FORMAT, the cursor shape, then
  * frames from the next keyframe. When the clients cannot decode our codec,
@@ -500,9 +285,8 @@ schedule_wakeup_locked (GstSpiceSink * self)
 static void
 restart_stream_locked (GstSpiceSink * self, gchar ** accepted, GQueue * trash)
 {
-  self->frames_dropped += drop_queued_frames_locked (self, trash);
+  osvdi_sink_queue_restart (&self->queue, trash);
   self->streaming = FALSE;
-  self->need_keyframe = TRUE;
   self->keyframe_requested = FALSE;
   if (!self->client_started)
     return;
@@ -513,7 +297,7 @@ restart_stream_locked (GstSpiceSink * self, gchar ** accepted, GQueue * trash)
   self->streaming = TRUE;
   queue_format_locked (self);
   if (self->cursor_shape)
-    queue_cursor_locked (self, MSG_CURSOR_SET,
+    queue_cursor_locked (self, OSVDI_SINK_MSG_CURSOR_SET,
         g_bytes_ref (self->cursor_shape));
 }
 
@@ -556,7 +340,7 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
   self->keyframe_requested = request;
   codec = self->codec;
   g_mutex_unlock (&self->lock);
-  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
+  osvdi_sink_queue_free_trash (&trash);
 
   GST_INFO_OBJECT (self, "client %s the stream (%d codecs)",
       n > 0 ? "starts" : "stops", n);
@@ -574,11 +358,11 @@ handle_device_msg (guint16 type, const guint8 * payload, guint32 size,
 
   switch (type) {
     case STREAM_TYPE_CAPABILITIES:
-      /* The server announces itself; we answer with ours (none). */
+      /* The server announces itself; we answer with ours (none), first. */
       g_mutex_lock (&self->lock);
-      g_queue_push_head (&self->queue, out_msg_new_bytes (MSG_CONTROL,
-              osvdi_stream_msg_capabilities ()));
-      schedule_wakeup_locked (self);
+      osvdi_sink_queue_push_control (&self->queue,
+          osvdi_stream_msg_capabilities (), TRUE);
+      wakeup_locked (self);
       g_mutex_unlock (&self->lock);
       break;
     case STREAM_TYPE_START_STOP:
@@ -599,14 +383,12 @@ handle_device_msg (guint16 type, const guint8 * payload, guint32 size,
   }
 }
 
-static int
-port_write (SpiceCharDeviceInstance * sin, const uint8_t * buf, int len)
+static void
+server_port_write (const guint8 * buf, gsize len, gpointer user_data)
 {
-  GstSpiceSink *self = ((StreamPort *) sin)->self;
+  GstSpiceSink *self = user_data;
   GError *error = NULL;
 
-  if (len <= 0)
-    return 0;
   if (!osvdi_stream_parser_feed (&self->parser, buf, len, handle_device_msg,
           self, &error)) {
     GST_ELEMENT_WARNING (self, STREAM, DECODE,
@@ -614,542 +396,48 @@ port_write (SpiceCharDeviceInstance * sin, const uint8_t * buf, int len)
         ("%s", error->message));
     g_clear_error (&error);
   }
-  return len;
 }
 
-static int
-port_read (SpiceCharDeviceInstance * sin, uint8_t * buf, int len)
+static gsize
+server_port_read (guint8 * buf, gsize len, gpointer user_data)
 {
-  GstSpiceSink *self = ((StreamPort *) sin)->self;
+  GstSpiceSink *self = user_data;
   GQueue trash = G_QUEUE_INIT;
-  gsize done = 0;
+  gsize done;
 
   g_mutex_lock (&self->lock);
-  while (done < (gsize) len) {
-    OutMsg *msg = self->current;
-    gsize n;
-
-    if (!msg) {
-      msg = self->current = g_queue_pop_head (&self->queue);
-      self->current_offset = 0;
-      if (!msg)
-        break;
-    }
-    n = out_msg_copy (msg, self->current_offset, buf + done, len - done);
-    done += n;
-    self->current_offset += n;
-    if (self->current_offset < msg->size)
-      continue;
-
-    if (msg->kind == MSG_FRAME) {
-      self->frames_sent++;
-      self->bytes_sent += msg->frame_size;
-      self->waiting_frames--;
-    }
-    g_queue_push_tail (&trash, msg);
-    self->current = NULL;
-  }
+  done = osvdi_sink_queue_read (&self->queue, buf, len, &trash);
   g_mutex_unlock (&self->lock);
-  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
+  osvdi_sink_queue_free_trash (&trash);
   return done;
 }
 
 static void
-port_state (SpiceCharDeviceInstance * sin, int connected)
-{
-  GST_DEBUG_OBJECT (((StreamPort *) sin)->self, "port state %d", connected);
-}
-
-static void
-port_event (SpiceCharDeviceInstance * sin, uint8_t event)
-{
-  GST_DEBUG_OBJECT (((StreamPort *) sin)->self, "port event %u", event);
-}
-
-static SpiceCharDeviceInterface port_interface = {
-  .base = {
-        .type = SPICE_INTERFACE_CHAR_DEVICE,
-        .description = "OSVDI stream device",
-        .major_version = SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
-        .minor_version = SPICE_INTERFACE_CHAR_DEVICE_MINOR,
-      },
-  .state = port_state,
-  .write = port_write,
-  .read = port_read,
-  .event = port_event,
-};
-
-static GstNavigationModifierType
-modifier_for_key (const gchar * key)
-{
-  if (!key)
-    return 0;
-  if (g_str_has_prefix (key, "Shift_"))
-    return GST_NAVIGATION_MODIFIER_SHIFT_MASK;
-  if (g_str_has_prefix (key, "Control_"))
-    return GST_NAVIGATION_MODIFIER_CONTROL_MASK;
-  if (g_str_has_prefix (key, "Alt_"))
-    return GST_NAVIGATION_MODIFIER_MOD1_MASK;
-  if (g_str_has_prefix (key, "Super_"))
-    return GST_NAVIGATION_MODIFIER_SUPER_MASK;
-  return 0;
-}
-
-static void
-kbd_push_scan_freg (SpiceKbdInstance * sin, uint8_t frag)
-{
-  GstSpiceSink *self = ((Keyboard *) sin)->self;
-  const gchar *key;
-  guint scancode;
-  gboolean pressed;
-  GstEvent *event;
-  gchar *unknown = NULL;
-
-  if (!osvdi_scancode_decoder_push (&self->scancodes, frag, &scancode,
-          &pressed))
-    return;
-
-  key = osvdi_scancode_to_key_name (scancode);
-  if (!key)
-    key = unknown = g_strdup_printf ("scancode-0x%03x", scancode);
-
-  if (pressed)
-    self->modifiers |= modifier_for_key (key);
-  else
-    self->modifiers &= ~modifier_for_key (key);
-
-  event = pressed ? gst_navigation_event_new_key_press (key, self->modifiers)
-      : gst_navigation_event_new_key_release (key, self->modifiers);
-  /* Keep the raw PC scancode: a VM wants it, not a keysym name. */
-  gst_structure_set (gst_event_writable_structure (event),
-      "scancode", G_TYPE_UINT, scancode, NULL);
-  GST_LOG_OBJECT (self, "key %s 0x%03x %s", key, scancode,
-      pressed ? "down" : "up");
-  g_free (unknown);
-  push_upstream (self, event);
-}
-
-static uint8_t
-kbd_get_leds (SpiceKbdInstance * sin)
-{
-  (void) sin;
-  return 0;
-}
-
-static SpiceKbdInterface keyboard_interface = {
-  .base = {
-        .type = SPICE_INTERFACE_KEYBOARD,
-        .description = "OSVDI keyboard",
-        .major_version = SPICE_INTERFACE_KEYBOARD_MAJOR,
-        .minor_version = SPICE_INTERFACE_KEYBOARD_MINOR,
-      },
-  .push_scan_freg = kbd_push_scan_freg,
-  .get_leds = kbd_get_leds,
-};
-
-/* spice-server's local button mask (QEMU's): 1 left, 2 right, 4 middle.
- * GstNavigation numbers buttons the X way: 1 left, 2 middle, 3 right. */
-static const struct
-{
-  guint32 mask;
-  gint button;
-} mouse_buttons[] = {
-  {1, 1}, {4, 2}, {2, 3},
-};
-
-static void
-mouse_update_buttons (GstSpiceSink * self, guint32 state)
-{
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (mouse_buttons); i++) {
-    guint32 mask = mouse_buttons[i].mask;
-    GstEvent *event;
-
-    if ((state & mask) == (self->mouse_buttons & mask))
-      continue;
-    if (state & mask)
-      event = gst_navigation_event_new_mouse_button_press
-          (mouse_buttons[i].button, self->pointer_x, self->pointer_y,
-          self->modifiers);
-    else
-      event = gst_navigation_event_new_mouse_button_release
-          (mouse_buttons[i].button, self->pointer_x, self->pointer_y,
-          self->modifiers);
-    push_upstream (self, event);
-  }
-  self->mouse_buttons = state;
-}
-
-static void
-mouse_motion (SpiceMouseInstance * sin, int dx, int dy, int dz,
-    uint32_t buttons_state)
-{
-  GstSpiceSink *self = ((Mouse *) sin)->self;
-  guint width, height;
-
-  g_mutex_lock (&self->lock);
-  width = self->width;
-  height = self->height;
-  g_mutex_unlock (&self->lock);
-
-  if (dx || dy) {
-    GstEvent *event;
-
-    /* Server mouse mode gives relative motion; GstNavigation has only
-     * absolute positions, so a virtual pointer inside the stream carries the
-     * position and the raw deltas ride along. */
-    self->pointer_x = CLAMP (self->pointer_x + dx, 0,
-        width ? width - 1 : G_MAXINT);
-    self->pointer_y = CLAMP (self->pointer_y + dy, 0,
-        height ? height - 1 : G_MAXINT);
-    event = gst_navigation_event_new_mouse_move (self->pointer_x,
-        self->pointer_y, self->modifiers);
-    gst_structure_set (gst_event_writable_structure (event),
-        "dx", G_TYPE_INT, dx, "dy", G_TYPE_INT, dy,
-        "relative", G_TYPE_BOOLEAN, TRUE, NULL);
-    push_upstream (self, event);
-  }
-  if (dz)
-    /* SPICE and X: positive dz scrolls down; GstNavigation: delta_y > 0 is
-     * up (as gtkwaylandsink and the d3d11 sinks report it). */
-    push_upstream (self, gst_navigation_event_new_mouse_scroll
-        (self->pointer_x, self->pointer_y, 0, -dz, self->modifiers));
-  mouse_update_buttons (self, buttons_state);
-}
-
-static void
-mouse_buttons_changed (SpiceMouseInstance * sin, uint32_t buttons_state)
-{
-  mouse_update_buttons (((Mouse *) sin)->self, buttons_state);
-}
-
-static SpiceMouseInterface mouse_interface = {
-  .base = {
-        .type = SPICE_INTERFACE_MOUSE,
-        .description = "OSVDI mouse",
-        .major_version = SPICE_INTERFACE_MOUSE_MAJOR,
-        .minor_version = SPICE_INTERFACE_MOUSE_MINOR,
-      },
-  .motion = mouse_motion,
-  .buttons = mouse_buttons_changed,
-};
-
-/* Client mouse mode: absolute positions in the stream's pixels (spice-gtk
- * maps a scaled window back), buttons in the same local mask as the mouse.
- * spice-server 0.15 reports a press as wheel (0, mask), a release as
- * buttons (mask) and scrolling as wheel (+-1, mask). */
-static void
-tablet_set_logical_size (SpiceTabletInstance * sin, int width, int height)
-{
-  /* The size of the transient QXL surface, not of the stream: ignored. */
-}
-
-static void
-tablet_position (SpiceTabletInstance * sin, int x, int y,
-    uint32_t buttons_state)
-{
-  GstSpiceSink *self = ((Tablet *) sin)->self;
-  guint width, height;
-
-  g_mutex_lock (&self->lock);
-  width = self->width;
-  height = self->height;
-  g_mutex_unlock (&self->lock);
-
-  self->pointer_x = CLAMP (x, 0, width ? (gint) width - 1 : G_MAXINT);
-  self->pointer_y = CLAMP (y, 0, height ? (gint) height - 1 : G_MAXINT);
-  push_upstream (self, gst_navigation_event_new_mouse_move (self->pointer_x,
-          self->pointer_y, self->modifiers));
-  mouse_update_buttons (self, buttons_state);
-}
-
-static void
-tablet_wheel (SpiceTabletInstance * sin, int motion, uint32_t buttons_state)
-{
-  GstSpiceSink *self = ((Tablet *) sin)->self;
-
-  if (motion)
-    push_upstream (self, gst_navigation_event_new_mouse_scroll
-        (self->pointer_x, self->pointer_y, 0, -motion, self->modifiers));
-  mouse_update_buttons (self, buttons_state);
-}
-
-static void
-tablet_buttons (SpiceTabletInstance * sin, uint32_t buttons_state)
-{
-  mouse_update_buttons (((Tablet *) sin)->self, buttons_state);
-}
-
-static SpiceTabletInterface tablet_interface = {
-  .base = {
-        .type = SPICE_INTERFACE_TABLET,
-        .description = "OSVDI tablet",
-        .major_version = SPICE_INTERFACE_TABLET_MAJOR,
-        .minor_version = SPICE_INTERFACE_TABLET_MINOR,
-      },
-  .set_logical_size = tablet_set_logical_size,
-  .position = tablet_position,
-  .wheel = tablet_wheel,
-  .buttons = tablet_buttons,
-};
-
-static gchar *
-format_peer (const SpiceChannelEventInfo * info)
-{
-  char host[NI_MAXHOST], serv[NI_MAXSERV];
-
-  if (!(info->flags & SPICE_CHANNEL_EVENT_FLAG_ADDR_EXT)
-      || getnameinfo ((const struct sockaddr *) &info->paddr_ext,
-          info->plen_ext, host, sizeof (host), serv, sizeof (serv),
-          NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-    return g_strdup ("unknown");
-  return g_strdup_printf ("%s:%s", host, serv);
-}
-
-static void
-on_channel_event (gpointer user_data, int event,
-    const SpiceChannelEventInfo * info)
+server_client_event (const gchar * what, const gchar * peer, gboolean tls,
+    guint clients, gpointer user_data)
 {
   GstSpiceSink *self = user_data;
-  gpointer key = GINT_TO_POINTER (info->connection_id);
-  const gchar *what = NULL;
-  guint clients;
-  gchar *peer;
 
-  /* A client is its main channel; the others come and go with it. */
-  if (info->type != SPICE_CHANNEL_MAIN)
-    return;
-
-  if (event == SPICE_CHANNEL_EVENT_INITIALIZED
-      && g_hash_table_add (self->client_connections, key))
-    what = "connected";
-  else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED
-      && g_hash_table_remove (self->client_connections, key))
-    what = "disconnected";
-  if (!what)
-    return;
-
-  clients = g_hash_table_size (self->client_connections);
   g_mutex_lock (&self->lock);
   self->clients = clients;
   g_mutex_unlock (&self->lock);
 
-  peer = format_peer (info);
   GST_INFO_OBJECT (self, "client %s %s (%u connected)", peer, what, clients);
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self),
           gst_structure_new ("spicesink/client", "event", G_TYPE_STRING, what,
-              "peer", G_TYPE_STRING, peer, "tls", G_TYPE_BOOLEAN,
-              (info->flags & SPICE_CHANNEL_EVENT_FLAG_TLS) != 0,
+              "peer", G_TYPE_STRING, peer, "tls", G_TYPE_BOOLEAN, tls,
               "clients", G_TYPE_UINT, clients, NULL)));
-  g_free (peer);
 }
 
-/* ------------------------------------------------------------------------ */
-/* The server thread                                                        */
-
-static void
-set_init_error (GstSpiceSink * self, GstResourceError code, gchar * text,
-    gchar * detail)
-{
-  self->init_error = code;
-  self->init_error_text = text;
-  self->init_error_detail = detail;
-}
-
-static gboolean
-server_setup (GstSpiceSink * self)
-{
-  const ServerConfig *cfg = &self->config;
-  gchar *ca = NULL, *cert = NULL, *key = NULL;
-
-  self->server = spice_server_new ();
-  spice_server_set_name (self->server, "OSVDI");
-  if (cfg->port > 0)
-    spice_server_set_port (self->server, cfg->port);
-  spice_server_set_addr (self->server, cfg->address, 0);
-  if (cfg->tls_port > 0) {
-    ca = g_build_filename (cfg->x509_dir, "ca-cert.pem", NULL);
-    cert = g_build_filename (cfg->x509_dir, "server-cert.pem", NULL);
-    key = g_build_filename (cfg->x509_dir, "server-key.pem", NULL);
-    if (spice_server_set_tls (self->server, cfg->tls_port, ca, cert, key,
-            NULL, NULL, NULL) != 0)
-      goto tls_failed;
-  }
-  if (cfg->disable_ticketing)
-    spice_server_set_noauth (self->server);
-  else
-    spice_server_set_ticket (self->server, cfg->password,
-        cfg->password_lifetime, 0, 0);
-
-  if (spice_server_init (self->server, osvdi_spice_core_get ()) != 0)
-    goto init_failed;
-
-  self->keyboard.self = self->mouse.self = self->tablet.self = self;
-  self->stream_port.self = self;
-  self->keyboard.sin.base.sif = &keyboard_interface.base;
-  self->mouse.sin.base.sif = &mouse_interface.base;
-  self->tablet.sin.base.sif = &tablet_interface.base;
-  self->stream_port.sin.base.sif = &port_interface.base;
-  self->stream_port.sin.subtype = "port";
-  self->stream_port.sin.portname = STREAM_PORT_NAME;
-  if (spice_server_add_interface (self->server, &self->keyboard.sin.base)
-      || spice_server_add_interface (self->server, &self->mouse.sin.base)
-      || (cfg->absolute_pointer
-          && spice_server_add_interface (self->server,
-              &self->tablet.sin.base))
-      || spice_server_add_interface (self->server,
-          &self->stream_port.sin.base))
-    goto interface_failed;
-  if (cfg->audio_clock) {
-    self->audio_clock_source = osvdi_audio_clock_new (self->server);
-    if (!self->audio_clock_source)
-      goto interface_failed;
-  }
-  spice_server_vm_start (self->server);
-  if (cfg->absolute_pointer) {
-    /* Before OPENED: the stream must not be a display yet, or the mouse
-     * mode check sees two. */
-    osvdi_spice_enable_client_mouse (self->server);
-    g_mutex_lock (&self->lock);
-    self->client_mouse = TRUE;
-    g_mutex_unlock (&self->lock);
-  }
-  /* Without OPENED the stream channel exists but no message flows. */
-  spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_OPENED);
-
-  g_free (ca);
-  g_free (cert);
-  g_free (key);
-  return TRUE;
-
-  /* ERRORS */
-tls_failed:
-  {
-    set_init_error (self, GST_RESOURCE_ERROR_SETTINGS,
-        g_strdup_printf ("Could not set up TLS from \"%s\".", cfg->x509_dir),
-        g_strdup_printf ("spice_server_set_tls (%s, %s, %s) failed", ca, cert,
-            key));
-    goto failed;
-  }
-init_failed:
-  {
-    /* spice-server only says that it could not listen; tell a busy port
-     * from the rest by trying the bind ourselves. */
-    if (osvdi_tcp_port_in_use (cfg->address, cfg->port)
-        || osvdi_tcp_port_in_use (cfg->address, cfg->tls_port))
-      set_init_error (self, GST_RESOURCE_ERROR_BUSY,
-          g_strdup_printf ("SPICE port %d or TLS port %d on %s is already "
-              "in use.", cfg->port, cfg->tls_port, cfg->address),
-          g_strdup ("bind: address already in use"));
-    else
-      set_init_error (self, GST_RESOURCE_ERROR_OPEN_READ_WRITE,
-          g_strdup_printf ("Could not start the SPICE server on %s port %d "
-              "(TLS port %d).", cfg->address, cfg->port, cfg->tls_port),
-          g_strdup ("spice_server_init failed: check the address and, "
-              "with TLS, the certificate files (spice-server logs why)"));
-    goto failed;
-  }
-interface_failed:
-  {
-    set_init_error (self, GST_RESOURCE_ERROR_FAILED,
-        g_strdup ("Could not register the SPICE stream device."),
-        g_strdup ("spice_server_add_interface failed"));
-    goto failed;
-  }
-failed:
-  g_free (ca);
-  g_free (cert);
-  g_free (key);
-  return FALSE;
-}
-
-static void
-server_teardown (GstSpiceSink * self)
-{
-  if (!self->server)
-    return;
-  g_clear_pointer (&self->audio_clock_source, osvdi_audio_clock_free);
-  if (self->stream_port.sin.st) {
-    spice_server_port_event (&self->stream_port.sin, SPICE_PORT_EVENT_CLOSED);
-    spice_server_remove_interface (&self->stream_port.sin.base);
-  }
-  /* spice-server cannot remove input interfaces, and destroying the server
-   * leaves their state (plain g_malloc0'd structs) behind; free it here so
-   * that NULL<->PLAYING cycles do not leak. */
-  spice_server_destroy (self->server);
-  self->server = NULL;
-#if SPICE_SERVER_VERSION < 0x001000
-  g_free (self->keyboard.sin.st);
-  g_free (self->mouse.sin.st);
-#endif
-  memset (&self->tablet.sin, 0, sizeof (self->tablet.sin));
-  memset (&self->stream_port.sin, 0, sizeof (self->stream_port.sin));
-  memset (&self->mouse.sin, 0, sizeof (self->mouse.sin));
-  memset (&self->keyboard.sin, 0, sizeof (self->keyboard.sin));
-}
-
-static gpointer
-server_thread_func (gpointer data)
-{
-  GstSpiceSink *self = data;
-  gboolean ok;
-
-  g_main_context_push_thread_default (self->context);
-  osvdi_spice_core_bind_thread (on_channel_event, self);
-
-  ok = server_setup (self);
-
-  g_mutex_lock (&self->init_lock);
-  self->init_done = TRUE;
-  g_cond_signal (&self->init_cond);
-  g_mutex_unlock (&self->init_lock);
-
-  if (ok)
-    g_main_loop_run (self->loop);
-
-  server_teardown (self);
-  osvdi_spice_core_unbind_thread ();
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
-}
-
-static gboolean
-update_ticket_dispatch (gpointer data)
-{
-  GstSpiceSink *self = data;
-  gchar *password;
-  guint lifetime;
-  gboolean disabled;
-
-  GST_OBJECT_LOCK (self);
-  password = g_strdup (self->password);
-  lifetime = self->password_lifetime;
-  disabled = self->disable_ticketing;
-  GST_OBJECT_UNLOCK (self);
-
-  if (self->server && !disabled && password) {
-    GST_INFO_OBJECT (self, "updating the ticket");
-    spice_server_set_ticket (self->server, password, lifetime, 0, 0);
-  }
-  g_free (password);
-  return G_SOURCE_REMOVE;
-}
+static const OsvdiSpiceServerCallbacks server_callbacks = {
+  .port_write = server_port_write,
+  .port_read = server_port_read,
+  .client_event = server_client_event,
+};
 
 /* ------------------------------------------------------------------------ */
 /* GstBaseSink                                                              */
-
-static void
-server_config_clear (ServerConfig * cfg)
-{
-  g_free (cfg->address);
-  g_free (cfg->x509_dir);
-  if (cfg->password)
-    memset (cfg->password, 0, strlen (cfg->password));
-  g_free (cfg->password);
-  memset (cfg, 0, sizeof (*cfg));
-}
 
 static gboolean
 check_x509_dir (GstSpiceSink * self, const gchar * dir)
@@ -1179,57 +467,52 @@ static gboolean
 gst_spice_sink_start (GstBaseSink * bsink)
 {
   GstSpiceSink *self = GST_SPICE_SINK (bsink);
-  ServerConfig *cfg = &self->config;
+  OsvdiSpiceServerConfig cfg = { 0 };
+  OsvdiSpiceServer *server;
   GError *error = NULL;
-  gchar *password_file;
+  gchar *password_file, *debug = NULL;
   gboolean frame_end;
 
   GST_OBJECT_LOCK (self);
-  cfg->address = g_strdup (self->address);
-  cfg->port = self->port;
-  cfg->tls_port = self->tls_port;
-  cfg->x509_dir = g_strdup (self->x509_dir);
-  cfg->password = g_strdup (self->password);
-  cfg->password_lifetime = self->password_lifetime;
-  cfg->disable_ticketing = self->disable_ticketing;
-  cfg->absolute_pointer = self->absolute_pointer;
-  cfg->audio_clock = self->audio_clock;
+  cfg.address = g_strdup (self->address);
+  cfg.port = self->port;
+  cfg.tls_port = self->tls_port;
+  cfg.x509_dir = g_strdup (self->x509_dir);
+  cfg.password = g_strdup (self->password);
+  cfg.password_lifetime = self->password_lifetime;
+  cfg.disable_ticketing = self->disable_ticketing;
+  cfg.absolute_pointer = self->absolute_pointer;
+  cfg.audio_clock = self->audio_clock;
   frame_end = self->h264_frame_end_setting;
   password_file = g_strdup (self->password_file);
   GST_OBJECT_UNLOCK (self);
 
-  if (password_file && !cfg->disable_ticketing) {
+  if (password_file && !cfg.disable_ticketing) {
     gchar *contents = NULL;
 
     if (!g_file_get_contents (password_file, &contents, NULL, &error))
       goto no_password_file;
     /* The first line is the ticket. */
     contents[strcspn (contents, "\r\n")] = '\0';
-    if (cfg->password)
-      memset (cfg->password, 0, strlen (cfg->password));
-    g_free (cfg->password);
-    cfg->password = contents;
+    if (cfg.password)
+      memset (cfg.password, 0, strlen (cfg.password));
+    g_free (cfg.password);
+    cfg.password = contents;
   }
   g_clear_pointer (&password_file, g_free);
 
-  if (!cfg->disable_ticketing && (!cfg->password || !*cfg->password))
+  if (!cfg.disable_ticketing && (!cfg.password || !*cfg.password))
     goto no_ticket;
-  if (cfg->port <= 0 && cfg->tls_port <= 0)
+  if (cfg.port <= 0 && cfg.tls_port <= 0)
     goto no_port;
-  if (cfg->tls_port > 0 && (!cfg->x509_dir || !*cfg->x509_dir))
+  if (cfg.tls_port > 0 && (!cfg.x509_dir || !*cfg.x509_dir))
     goto no_x509_dir;
-  if (cfg->tls_port > 0 && !check_x509_dir (self, cfg->x509_dir))
+  if (cfg.tls_port > 0 && !check_x509_dir (self, cfg.x509_dir))
     goto failed;
-  if (cfg->tls_port > 0 && cfg->tls_port == cfg->port)
+  if (cfg.tls_port > 0 && cfg.tls_port == cfg.port)
     goto same_ports;
 
   osvdi_stream_parser_reset (&self->parser);
-  memset (&self->scancodes, 0, sizeof (self->scancodes));
-  self->modifiers = 0;
-  self->mouse_buttons = 0;
-  self->pointer_x = self->pointer_y = 0;
-  self->client_connections = g_hash_table_new (NULL, NULL);
-
   g_mutex_lock (&self->lock);
   self->h264_frame_end = frame_end;
   g_mutex_unlock (&self->lock);
@@ -1239,30 +522,19 @@ gst_spice_sink_start (GstBaseSink * bsink)
   if (!self->upstream)
     goto no_thread;
 
-  g_mutex_lock (&self->lock);
-  self->context = g_main_context_new ();
-  g_mutex_unlock (&self->lock);
-  self->loop = g_main_loop_new (self->context, FALSE);
-  self->init_done = FALSE;
-  self->thread = g_thread_try_new ("spicesink", server_thread_func, self,
-      &error);
-  if (!self->thread)
-    goto no_thread;
-
-  g_mutex_lock (&self->init_lock);
-  while (!self->init_done)
-    g_cond_wait (&self->init_cond, &self->init_lock);
-  g_mutex_unlock (&self->init_lock);
-
-  if (self->init_error_text)
+  server = osvdi_spice_server_start (GST_OBJECT (self), &cfg, &self->input,
+      &server_callbacks, self, &error, &debug);
+  if (!server)
     goto server_failed;
 
-  GST_INFO_OBJECT (self, "SPICE server on %s port %d TLS port %d (%s)",
-      cfg->address, cfg->port, cfg->tls_port,
-      cfg->disable_ticketing ? "no ticket" : "ticket required");
+  g_mutex_lock (&self->lock);
+  self->server = server;
+  self->client_mouse = cfg.absolute_pointer;
+  g_mutex_unlock (&self->lock);
   GST_OBJECT_LOCK (self);
   self->server_running = TRUE;
   GST_OBJECT_UNLOCK (self);
+  osvdi_spice_server_config_clear (&cfg);
   return TRUE;
 
   /* ERRORS */
@@ -1299,7 +571,7 @@ no_x509_dir:
 same_ports:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("\"port\" and \"tls-port\" are both %d.", cfg->port), (NULL));
+        ("\"port\" and \"tls-port\" are both %d.", cfg.port), (NULL));
     goto failed;
   }
 no_thread:
@@ -1312,9 +584,9 @@ no_thread:
 server_failed:
   {
     gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
-        GST_RESOURCE_ERROR, self->init_error, self->init_error_text,
-        self->init_error_detail, __FILE__, GST_FUNCTION, __LINE__);
-    self->init_error_text = self->init_error_detail = NULL;
+        GST_RESOURCE_ERROR, error->code, g_strdup (error->message), debug,
+        __FILE__, GST_FUNCTION, __LINE__);
+    g_clear_error (&error);
     goto failed;
   }
 failed:
@@ -1322,38 +594,31 @@ failed:
     /* stop() is not called after a failed start(). */
     GstBaseSinkClass *klass = GST_BASE_SINK_GET_CLASS (bsink);
 
+    osvdi_spice_server_config_clear (&cfg);
     klass->stop (bsink);
     return FALSE;
   }
 }
 
 static gboolean
-quit_dispatch (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
 gst_spice_sink_stop (GstBaseSink * bsink)
 {
   GstSpiceSink *self = GST_SPICE_SINK (bsink);
-  GMainContext *context;
+  OsvdiSpiceServer *server;
   GQueue trash = G_QUEUE_INIT;
 
   GST_OBJECT_LOCK (self);
   self->server_running = FALSE;
   GST_OBJECT_UNLOCK (self);
-  if (self->thread) {
-    GSource *source = g_idle_source_new ();
 
-    g_source_set_callback (source, quit_dispatch,
-        g_main_loop_ref (self->loop), (GDestroyNotify) g_main_loop_unref);
-    g_source_attach (source, self->context);
-    g_source_unref (source);
-    g_thread_join (self->thread);
-    self->thread = NULL;
-  }
+  /* Nobody schedules work on the server once it is detached; its thread
+   * still takes `lock` in its callbacks until it is joined. */
+  g_mutex_lock (&self->lock);
+  server = self->server;
+  self->server = NULL;
+  g_mutex_unlock (&self->lock);
+  if (server)
+    osvdi_spice_server_stop (server);
   if (self->upstream) {
     /* Events not yet pushed are dropped: the pipeline is going down. */
     g_thread_pool_free (self->upstream, TRUE, TRUE);
@@ -1361,20 +626,10 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   }
 
   g_mutex_lock (&self->lock);
-  context = self->context;
-  self->context = NULL;
-  if (self->current)
-    g_queue_push_tail (&trash, self->current);
-  self->current = NULL;
-  while (!g_queue_is_empty (&self->queue))
-    g_queue_push_tail (&trash, g_queue_pop_head (&self->queue));
-  self->current_offset = 0;
-  self->waiting_frames = 0;
+  osvdi_sink_queue_clear (&self->queue, &trash);
   self->client_started = FALSE;
   self->streaming = FALSE;
-  self->need_keyframe = FALSE;
   self->keyframe_requested = FALSE;
-  self->wakeup_pending = FALSE;
   self->n_client_codecs = 0;
   self->clients = 0;
   self->client_mouse = FALSE;
@@ -1384,12 +639,7 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   self->width = self->height = 0;
   g_clear_pointer (&self->cursor_shape, g_bytes_unref);
   g_mutex_unlock (&self->lock);
-  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
-
-  g_clear_pointer (&self->loop, g_main_loop_unref);
-  g_clear_pointer (&context, g_main_context_unref);
-  g_clear_pointer (&self->client_connections, g_hash_table_unref);
-  server_config_clear (&self->config);
+  osvdi_sink_queue_free_trash (&trash);
   return TRUE;
 }
 
@@ -1437,7 +687,7 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
       restart_stream_locked (self, &accepted, &trash);
   }
   g_mutex_unlock (&self->lock);
-  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
+  osvdi_sink_queue_free_trash (&trash);
 
   GST_INFO_OBJECT (self, "stream is %s %dx%d", osvdi_stream_codec_name (codec),
       width, height);
@@ -1456,6 +706,9 @@ no_size:
   }
 }
 
+/* The keyframe policy: frames go to the queue only while a client watches
+ * a codec it decodes; when the queue starts dropping (a new client, a slow
+ * one), one keyframe is asked for until one arrives. */
 static GstFlowReturn
 gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 {
@@ -1463,10 +716,9 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   gboolean keyframe = !GST_BUFFER_FLAG_IS_SET (buffer,
       GST_BUFFER_FLAG_DELTA_UNIT);
   gsize size = gst_buffer_get_size (buffer);
+  OsvdiSinkPushResult result = OSVDI_SINK_QUEUED;
   gboolean request = FALSE;
-  guint dropped = 0;
   GQueue trash = G_QUEUE_INIT;
-  OutMsg *msg;
 
   if (size == 0)
     return GST_FLOW_OK;
@@ -1474,50 +726,29 @@ gst_spice_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
     goto too_big;
 
   g_mutex_lock (&self->lock);
-  if (!self->streaming)
-    goto out;                   /* nobody watches */
+  if (self->streaming) {
+    gboolean tail = self->codec == SPICE_VIDEO_CODEC_TYPE_H264
+        && self->h264_frame_end;
 
-  if (self->need_keyframe && !keyframe) {
-    dropped = 1;
-    goto out;
-  }
-  if (self->waiting_frames >= MAX_WAITING_FRAMES) {
-    if (!keyframe) {
-      /* The client is behind: skip to the next keyframe, now. */
-      dropped = 1;
-      self->need_keyframe = TRUE;
-      goto out;
+    result = osvdi_sink_queue_push_frame (&self->queue, buffer, keyframe,
+        tail ? h264_frame_end : NULL, tail ? sizeof (h264_frame_end) : 0,
+        &trash);
+    if (result == OSVDI_SINK_QUEUED) {
+      self->keyframe_requested = FALSE;
+      wakeup_locked (self);
     }
-    /* A keyframe makes the frames still waiting useless. */
-    dropped = drop_queued_frames_locked (self, &trash);
+    /* A keyframe is asked for only while a client watches: with none, the
+     * next client's START_STOP asks for one. */
+    if (self->queue.need_keyframe && !self->keyframe_requested) {
+      self->keyframe_requested = TRUE;
+      request = TRUE;
+    }
   }
-
-  self->need_keyframe = FALSE;
-  self->keyframe_requested = FALSE;
-  if (self->codec == SPICE_VIDEO_CODEC_TYPE_H264 && self->h264_frame_end)
-    msg = out_msg_new_frame (buffer, h264_frame_end,
-        sizeof (h264_frame_end));
-  else
-    msg = out_msg_new_frame (buffer, NULL, 0);
-  g_queue_push_tail (&self->queue, msg);
-  self->waiting_frames++;
-  self->max_waiting_frames = MAX (self->max_waiting_frames,
-      self->waiting_frames);
-  schedule_wakeup_locked (self);
-
-out:
-  /* A keyframe is asked for only while a client watches: with none, the
-   * next client's START_STOP asks for one. */
-  if (self->streaming && self->need_keyframe && !self->keyframe_requested) {
-    self->keyframe_requested = TRUE;
-    request = TRUE;
-  }
-  self->frames_dropped += dropped;
   g_mutex_unlock (&self->lock);
-  g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
+  osvdi_sink_queue_free_trash (&trash);
 
-  if (dropped)
-    GST_LOG_OBJECT (self, "dropped %u frame(s)", dropped);
+  if (result != OSVDI_SINK_QUEUED)
+    GST_LOG_OBJECT (self, "dropped a frame");
   if (request)
     request_keyframe (self);
   return GST_FLOW_OK;
@@ -1538,7 +769,7 @@ handle_cursor_set (GstSpiceSink * self, GstEvent * event)
   guint width, height, hot_x, hot_y;
   GstBuffer *pixels;
   GstMapInfo map;
-  GBytes *msg = NULL;
+  GBytes *msg = NULL, *old = NULL;
 
   if (!osvdi_cursor_event_parse_set (event, &width, &height, &hot_x, &hot_y,
           &pixels) || width > G_MAXUINT16 || height > G_MAXUINT16
@@ -1553,13 +784,15 @@ handle_cursor_set (GstSpiceSink * self, GstEvent * event)
     goto invalid;
 
   g_mutex_lock (&self->lock);
-  g_clear_pointer (&self->cursor_shape, g_bytes_unref);
+  old = self->cursor_shape;
   self->cursor_shape = g_bytes_ref (msg);
   if (self->streaming)
-    queue_cursor_locked (self, MSG_CURSOR_SET, msg);
-  else
-    g_bytes_unref (msg);
+    queue_cursor_locked (self, OSVDI_SINK_MSG_CURSOR_SET, g_steal_pointer (&msg));
   g_mutex_unlock (&self->lock);
+  if (old)
+    g_bytes_unref (old);
+  if (msg)
+    g_bytes_unref (msg);
   return;
 
 invalid:
@@ -1579,7 +812,7 @@ handle_cursor_move (GstSpiceSink * self, GstEvent * event)
   }
   g_mutex_lock (&self->lock);
   if (self->streaming)
-    queue_cursor_locked (self, MSG_CURSOR_MOVE,
+    queue_cursor_locked (self, OSVDI_SINK_MSG_CURSOR_MOVE,
         osvdi_stream_msg_cursor_move (x, y));
   g_mutex_unlock (&self->lock);
 }
@@ -1615,11 +848,10 @@ gst_spice_sink_change_state (GstElement * element, GstStateChange transition)
     /* The server and its clients outlive READY, but upstream restarts: wait
      * for its first keyframe before sending anything. */
     g_mutex_lock (&self->lock);
-    self->frames_dropped += drop_queued_frames_locked (self, &trash);
-    self->need_keyframe = TRUE;
+    osvdi_sink_queue_restart (&self->queue, &trash);
     self->keyframe_requested = FALSE;
     g_mutex_unlock (&self->lock);
-    g_queue_clear_full (&trash, (GDestroyNotify) out_msg_free);
+    osvdi_sink_queue_free_trash (&trash);
   }
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
@@ -1634,16 +866,16 @@ gst_spice_sink_get_stats (GstSpiceSink * self)
 
   g_mutex_lock (&self->lock);
   s = gst_structure_new ("application/x-spicesink-stats",
-      "frames-sent", G_TYPE_UINT64, self->frames_sent,
-      "bytes-sent", G_TYPE_UINT64, self->bytes_sent,
-      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "frames-sent", G_TYPE_UINT64, self->queue.frames_sent,
+      "bytes-sent", G_TYPE_UINT64, self->queue.bytes_sent,
+      "frames-dropped", G_TYPE_UINT64, self->queue.frames_dropped,
       "keyframes-requested", G_TYPE_UINT64, self->keyframes_requested,
       "clients", G_TYPE_UINT, self->clients,
       "streaming", G_TYPE_BOOLEAN, self->streaming,
       "codec", G_TYPE_STRING, self->codec >= 0 ?
       osvdi_stream_codec_name (self->codec) : "none",
-      "waiting-frames", G_TYPE_UINT, self->waiting_frames,
-      "max-waiting-frames", G_TYPE_UINT, self->max_waiting_frames,
+      "waiting-frames", G_TYPE_UINT, self->queue.waiting_frames,
+      "max-waiting-frames", G_TYPE_UINT, self->queue.max_waiting_frames,
       "mouse-mode", G_TYPE_STRING, self->client_mouse ? "client" : "server",
       NULL);
   g_mutex_unlock (&self->lock);
@@ -1712,15 +944,20 @@ gst_spice_sink_set_property (GObject * object, guint prop_id,
 
   /* A new ticket applies at once to a running server (ticket rotation). */
   if (update_ticket) {
-    g_mutex_lock (&self->lock);
-    if (self->context) {
-      GSource *source = g_idle_source_new ();
+    gchar *password;
+    guint lifetime;
 
-      g_source_set_callback (source, update_ticket_dispatch, self, NULL);
-      g_source_attach (source, self->context);
-      g_source_unref (source);
-    }
+    GST_OBJECT_LOCK (self);
+    password = g_strdup (self->password);
+    lifetime = self->password_lifetime;
+    GST_OBJECT_UNLOCK (self);
+    g_mutex_lock (&self->lock);
+    if (self->server)
+      osvdi_spice_server_set_ticket (self->server, password, lifetime);
     g_mutex_unlock (&self->lock);
+    if (password)
+      memset (password, 0, strlen (password));
+    g_free (password);
   }
   return;
 
@@ -1800,8 +1037,6 @@ gst_spice_sink_finalize (GObject * object)
     memset (self->password, 0, strlen (self->password));
   g_free (self->password);
   g_mutex_clear (&self->lock);
-  g_mutex_clear (&self->init_lock);
-  g_cond_clear (&self->init_cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -1819,9 +1054,9 @@ gst_spice_sink_init (GstSpiceSink * self)
   self->audio_clock = DEFAULT_AUDIO_CLOCK;
   self->codec = -1;
   g_mutex_init (&self->lock);
-  g_mutex_init (&self->init_lock);
-  g_cond_init (&self->init_cond);
-  g_queue_init (&self->queue);
+  osvdi_sink_queue_init (&self->queue, MAX_WAITING_FRAMES);
+  osvdi_spice_input_init (&self->input, GST_OBJECT (self), input_push,
+      input_size, self);
 
   /* Frames leave as soon as they are encoded: spice-server timestamps them
    * when it reads them, and waiting for the clock only adds latency. */
