@@ -748,6 +748,17 @@ GST_START_TEST (test_cursor)
   gst_buffer_fill (pixels, 0, "\x11\x22\x33\xff", 4);
   send_cursor_event (s, osvdi_cursor_event_new_set (16, 8, 3, 5, pixels));
   gst_buffer_unref (pixels);
+  /* Malformed shapes after it are ignored: they neither replace the shape
+   * new clients get nor stop the sink. */
+  send_cursor_event (s, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("osvdi/cursor-set", "width", G_TYPE_UINT, 8,
+              NULL)));
+  pixels = gst_buffer_new_allocate (NULL, 4, NULL);
+  send_cursor_event (s, osvdi_cursor_event_new_set (8, 8, 0, 0, pixels));
+  gst_buffer_unref (pixels);
+  send_cursor_event (s, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("osvdi/cursor-move", "x", G_TYPE_STRING, "3",
+              NULL)));
 
   client = client_open (s);
   fail_unless (osvdi_test_client_wait_cursor (client, 10000),

@@ -293,31 +293,6 @@ GST_START_TEST (test_caps_without_size)
 
 GST_END_TEST;
 
-GST_START_TEST (test_cursor_events_without_client)
-{
-  GstHarness *h = harness_new (osvdi_test_free_port (NULL));
-  GstBuffer *pixels = gst_buffer_new_allocate (NULL, 8 * 8 * 4, NULL);
-  GstEvent *event;
-
-  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
-      gst_structure_new ("osvdi/cursor-set", "width", G_TYPE_UINT, 8,
-          "height", G_TYPE_UINT, 8, "hot-x", G_TYPE_UINT, 0, "hot-y",
-          G_TYPE_UINT, 0, "pixels", GST_TYPE_BUFFER, pixels, NULL));
-  fail_unless (gst_harness_push_event (h, event));
-  /* Malformed ones are ignored, not fatal. */
-  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
-      gst_structure_new ("osvdi/cursor-set", "width", G_TYPE_UINT, 8, NULL));
-  fail_unless (gst_harness_push_event (h, event));
-  event = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
-      gst_structure_new ("osvdi/cursor-move", "x", G_TYPE_INT, 3, "y",
-          G_TYPE_INT, 4, NULL));
-  fail_unless (gst_harness_push_event (h, event));
-  gst_buffer_unref (pixels);
-  gst_harness_teardown (h);
-}
-
-GST_END_TEST;
-
 /* Server settings change only in NULL: the server already runs in READY,
  * where a new port would be silently ignored. A change is refused with a
  * warning on the bus, and the running server keeps its port. */
@@ -449,7 +424,6 @@ spicesink_suite (void)
   tcase_add_test (tc, test_state_cycles);
   tcase_add_test (tc, test_two_sinks_at_once);
   tcase_add_test (tc, test_caps_without_size);
-  tcase_add_test (tc, test_cursor_events_without_client);
   tcase_add_test (tc, test_server_settings_only_in_null);
   tcase_add_test (tc, test_stop_forgets_the_format);
   tcase_add_test (tc, test_no_keyframe_request_without_client);
