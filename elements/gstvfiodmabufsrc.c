@@ -57,7 +57,7 @@
 #include "osvdi-mdev.h"
 #include "osvdi-vfio.h"
 #include "osvdi-drm-format.h"
-#include "qemudisplay.h"
+#include "osvdi-qemu-display.h"
 #include "osvdicursor.h"
 #include "osvdikeys.h"
 #ifdef HAVE_LIBVIRT

@@ -1,11 +1,11 @@
-/* OSVDI - vfiodmabufsrc's QEMU D-Bus display provider
+/* OSVDI - a D-Bus client of QEMU's display (org.qemu.Display1), plain GIO
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#include "qemudisplay.h"
+#include "osvdi-qemu-display.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* OSVDI - vfiodmabufsrc's second provider: QEMU's D-Bus display
+/* OSVDI - a client of QEMU's D-Bus display (vfiodmabufsrc's QEMU provider)
  * SPDX-License-Identifier: Apache-2.0
  *
  * On a compute host QEMU owns the VM's mdev, so only QEMU can read its
