@@ -77,6 +77,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_vfio_dmabuf_src_debug);
 #define DEFAULT_DEVICE_FD -1
 #define DEFAULT_QEMU_DISPLAY_FD -1
 #define DEFAULT_ON_DISCONNECT GST_VFIO_DMABUF_SRC_ON_DISCONNECT_EOS
+#define DEFAULT_CONNECT_TIMEOUT 10
 #define DEFAULT_MAX_FPS 60
 #define MAX_WRAPPERS 8
 
@@ -89,6 +90,7 @@ enum
   PROP_DOMAIN,
   PROP_LIBVIRT_URI,
   PROP_ON_DISCONNECT,
+  PROP_CONNECT_TIMEOUT,
   PROP_STATS,
   N_PROPERTIES
 };
@@ -172,6 +174,7 @@ struct _GstVfioDmabufSrc
   gchar *domain;
   gchar *libvirt_uri;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
+  guint connect_timeout;
   guint64 frames_out, mirror_copies;    /* stats */
 
   /* QEMU's D-Bus display, when that is the provider. Set in start() and
@@ -703,10 +706,16 @@ qemu_start (GstVfioDmabufSrc * self, gint fd)
     .cursor_move = qemu_cursor_move,
   };
   GError *error = NULL;
-
   OsvdiQemuDisplay *qemu;
+  guint timeout;
 
-  qemu = osvdi_qemu_display_new (fd, 0, &callbacks, self, &error);
+  GST_OBJECT_LOCK (self);
+  timeout = self->connect_timeout;
+  GST_OBJECT_UNLOCK (self);
+  /* Connects on the display's thread: start() does not wait for a peer
+   * that may never answer (a state change cannot be interrupted); create()
+   * waits, interruptibly, and reports a failure. */
+  qemu = osvdi_qemu_display_new (fd, 0, timeout, &callbacks, self, &error);
   if (!qemu) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
         ("Could not connect to QEMU's display."), ("%s", error->message));
@@ -844,6 +853,12 @@ qemu_create (GstVfioDmabufSrc * self, GstBuffer ** outbuf)
 
     if (res == OSVDI_QEMU_FRAME_FLUSHING)
       return GST_FLOW_FLUSHING;
+    if (res == OSVDI_QEMU_FRAME_FAILED) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s",
+              osvdi_qemu_display_closed_reason (self->qemu)),
+          ("connect-timeout is %u s", self->connect_timeout));
+      return GST_FLOW_ERROR;
+    }
     if (res == OSVDI_QEMU_FRAME_CLOSED) {
       if (self->on_disconnect == GST_VFIO_DMABUF_SRC_ON_DISCONNECT_ERROR) {
         GST_ELEMENT_ERROR (self, RESOURCE, READ,
@@ -1277,6 +1292,9 @@ gst_vfio_dmabuf_src_set_property (GObject * object, guint prop_id,
     case PROP_ON_DISCONNECT:
       self->on_disconnect = g_value_get_enum (value);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1310,6 +1328,9 @@ gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
     case PROP_ON_DISCONNECT:
       g_value_set_enum (value, self->on_disconnect);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, self->connect_timeout);
+      break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK (self);
       g_value_take_boxed (value, gst_vfio_dmabuf_src_get_stats (self));
@@ -1339,6 +1360,7 @@ gst_vfio_dmabuf_src_init (GstVfioDmabufSrc * self)
   self->device_fd = DEFAULT_DEVICE_FD;
   self->qemu_display_fd = DEFAULT_QEMU_DISPLAY_FD;
   self->on_disconnect = DEFAULT_ON_DISCONNECT;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->fps_n = DEFAULT_MAX_FPS;
   self->fps_d = 1;
   g_mutex_init (&self->qemu_lock);
@@ -1434,6 +1456,21 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
   properties[PROP_ON_DISCONNECT] = g_param_spec_enum ("on-disconnect",
       "On disconnect", "When QEMU's display goes away: eos or error",
       GST_TYPE_VFIO_DMABUF_SRC_ON_DISCONNECT, DEFAULT_ON_DISCONNECT,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:connect-timeout:
+   *
+   * Seconds QEMU's display (#GstVfioDmabufSrc:qemu-display-fd,
+   * #GstVfioDmabufSrc:domain) has to answer the D-Bus handshake and show
+   * its console. The element connects in the background: the state change
+   * returns at once, and a peer that does not answer in time is an error
+   * ("QEMU's display on fd 7 did not answer within 10 s"). Stopping the
+   * element cancels a connection still being made.
+   */
+  properties[PROP_CONNECT_TIMEOUT] = g_param_spec_uint ("connect-timeout",
+      "Connect timeout", "Seconds QEMU's display has to answer", 1, 3600,
+      DEFAULT_CONNECT_TIMEOUT,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**
