@@ -157,8 +157,9 @@ qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
     vfio_src_waiting_for_display (provider->src);
 
   force = g_atomic_int_exchange (&self->force_frame, FALSE);
-  /* Bounded only so that a keyframe request set just now is not missed
-   * (want_frame wakes the wait too); unlock wakes it at once. */
+  /* Nothing new within 200 ms is UNCHANGED: the element asks again with a
+   * fresh tick. A keyframe request (want_frame) and unlock() wake the wait
+   * at once. */
   res = osvdi_qemu_display_next_frame (self->display,
       g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force, &f);
   if (force && res != OSVDI_QEMU_FRAME_OK)
