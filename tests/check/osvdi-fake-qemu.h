@@ -4,9 +4,10 @@
  * It serves console 0 (Label, Width, Height, RegisterListener) on its own
  * thread and, once the element registers its listener, calls that listener
  * as QEMU does: ScanoutDMABUF with a real dmabuf (GL mode: the micro-VM
- * test, mbochs' dmabuf), or Scanout with pixels inline (2D mode: the
- * benchmark). It sits beside the real-QEMU tests, never instead of them: a
- * GL QEMU needs a render node, and a real QEMU cannot send frames on cue.
+ * test, mbochs' dmabuf; the element tests, a memfd), or Scanout with pixels
+ * inline (2D mode: the benchmark, the element tests); it refuses keyboard
+ * input. It sits beside the real-QEMU tests, never instead of them: a GL
+ * QEMU needs a render node, and a real QEMU cannot send frames on cue.
  */
 #pragma once
 
@@ -35,6 +36,19 @@ gboolean osvdi_fake_qemu_wait_update_replied (OsvdiFakeQemu * f, guint ms);
  * answered before it returns. */
 gboolean osvdi_fake_qemu_update (OsvdiFakeQemu * f, gint x, gint y, gint w,
     gint h, guint stride, const guint8 * pixels);
+
+/* GL: a new scanout (ScanoutDMABUF of @dmabuf, XR24, which the peer does
+ * not close), answered before it returns. */
+gboolean osvdi_fake_qemu_scanout_dmabuf (OsvdiFakeQemu * f, gint dmabuf,
+    guint width, guint height, guint stride);
+
+/* Calls QEMU would never make: a Scanout in an unknown pixel format, a
+ * ScanoutDMABUF without its fd; TRUE when both were answered. */
+gboolean osvdi_fake_qemu_send_malformed (OsvdiFakeQemu * f);
+
+/* The stand-in refuses all keyboard input (a D-Bus error, as QEMU refuses
+ * a mouse call in the wrong mode); TRUE once @n calls came within @ms. */
+gboolean osvdi_fake_qemu_wait_inputs (OsvdiFakeQemu * f, guint n, guint ms);
 
 void osvdi_fake_qemu_free (OsvdiFakeQemu * f);
 

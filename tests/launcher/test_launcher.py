@@ -99,7 +99,7 @@ def asan_preload(exe):
     address 0. Preloading it (after ASan's runtime, which must come first)
     avoids that. Nothing of this applies to a normal build."""
     libs = {}
-    for path in (exe, f"{BUILD}/elements/libgstosvdi.so"):
+    for path in (exe, f"{BUILD}/gst/libgstosvdi.so"):
         out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
         for line in out.splitlines():
             parts = line.split()

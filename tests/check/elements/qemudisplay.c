@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -661,11 +662,96 @@ GST_START_TEST (test_disconnect_error)
 
 GST_END_TEST;
 
+/* set_state() on its own thread, so that a state change that hangs fails
+ * the test instead of hanging it. */
+typedef struct
+{
+  GstElement *element;
+  GstState state;
+  GstStateChangeReturn ret;
+  gboolean done;
+  GMutex lock;
+  GCond cond;
+  GThread *thread;
+} StateChange;
+
+static gpointer
+state_change_thread (gpointer data)
+{
+  StateChange *sc = data;
+  GstStateChangeReturn ret = gst_element_set_state (sc->element, sc->state);
+
+  g_mutex_lock (&sc->lock);
+  sc->ret = ret;
+  sc->done = TRUE;
+  g_cond_broadcast (&sc->cond);
+  g_mutex_unlock (&sc->lock);
+  return NULL;
+}
+
+static StateChange *
+state_change_start (GstElement * element, GstState state)
+{
+  StateChange *sc = g_new0 (StateChange, 1);
+
+  sc->element = element;
+  sc->state = state;
+  g_mutex_init (&sc->lock);
+  g_cond_init (&sc->cond);
+  sc->thread = g_thread_new ("set-state", state_change_thread, sc);
+  return sc;
+}
+
+/* TRUE once the state change returned, within @s seconds. */
+static gboolean
+state_change_wait (StateChange * sc, guint s)
+{
+  gint64 end = g_get_monotonic_time () + s * G_TIME_SPAN_SECOND;
+  gboolean done;
+
+  g_mutex_lock (&sc->lock);
+  while (!sc->done && g_cond_wait_until (&sc->cond, &sc->lock, end));
+  done = sc->done;
+  g_mutex_unlock (&sc->lock);
+  return done;
+}
+
+static void
+state_change_free (StateChange * sc)
+{
+  g_thread_join (sc->thread);
+  g_mutex_clear (&sc->lock);
+  g_cond_clear (&sc->cond);
+  g_free (sc);
+}
+
+/* The error a pipeline posts once PLAYING (the QEMU display connects in
+ * the background), within a generous bound. */
+static GError *
+playing_error (GstElement * p)
+{
+  StateChange *sc = state_change_start (p, GST_STATE_PLAYING);
+  GstMessage *m;
+  GError *error = NULL;
+
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 60 * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error on the bus within 60 s (the state "
+      "change %s)", state_change_wait (sc, 0) ? "returned" : "hangs");
+  gst_message_parse_error (m, &error, NULL);
+  gst_message_unref (m);
+  fail_unless (state_change_wait (sc, 60));
+  state_change_free (sc);
+  gst_element_set_state (p, GST_STATE_NULL);
+  return error;
+}
+
 /* No QEMU needed: what a wrong fd or wrong settings say. */
 GST_START_TEST (test_bad_settings)
 {
   gint sv[2];
   gchar *desc;
+  GstElement *p;
   GError *e;
 
   e = osvdi_test_start_error ("vfiodmabufsrc qemu-display-fd=0 "
@@ -678,9 +764,13 @@ GST_START_TEST (test_bad_settings)
   close (sv[1]);
   desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! fakesink",
       sv[0]);
-  e = osvdi_test_start_error (desc);
+  p = gst_parse_launch (desc, NULL);
+  e = playing_error (p);
+  fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_OPEN_READ_WRITE), "%s", e->message);
   fail_unless (strstr (e->message, "QEMU's display"), "%s", e->message);
   g_error_free (e);
+  gst_object_unref (p);
   g_free (desc);
   close (sv[0]);
 
@@ -688,6 +778,89 @@ GST_START_TEST (test_bad_settings)
   e = osvdi_test_start_error ("vfiodmabufsrc qemu-display-fd=999 ! fakesink");
   fail_unless (strstr (e->message, "QEMU's display"), "%s", e->message);
   g_error_free (e);
+}
+
+GST_END_TEST;
+
+/* A peer that keeps the connection open and never answers the D-Bus
+ * handshake (a wedged QEMU): the element fails within connect-timeout,
+ * with an error that names the fd. */
+GST_START_TEST (test_connect_timeout)
+{
+  gint sv[2];
+  gchar *desc, *want;
+  GstElement *p;
+  GError *e;
+
+  fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "connect-timeout=1 ! fakesink", sv[0]);
+  p = gst_parse_launch (desc, NULL);
+  e = playing_error (p);
+  want = g_strdup_printf ("QEMU's display on fd %d did not answer within "
+      "1 s", sv[0]);
+  fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_OPEN_READ_WRITE), "%s", e->message);
+  fail_unless (g_str_equal (e->message, want), "%s", e->message);
+  g_error_free (e);
+  g_free (want);
+  gst_object_unref (p);
+  g_free (desc);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+GST_END_TEST;
+
+/* TRUE once @fd has something to read (or its peer hung up), within @s
+ * seconds. */
+static gboolean
+wait_readable (gint fd, guint s)
+{
+  struct pollfd pfd = {.fd = fd,.events = POLLIN };
+
+  return poll (&pfd, 1, s * 1000) == 1;
+}
+
+/* Stopping the element from another thread while it connects to a silent
+ * peer returns at once (the timeout is an hour: only cancelling ends the
+ * wait), and the element's end of the connection is closed. */
+GST_START_TEST (test_connect_cancelled_by_stop)
+{
+  gint sv[2];
+  gchar *desc, buf[256];
+  GstElement *p;
+  StateChange *play, *stop;
+  gssize n;
+
+  fail_unless (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+      "connect-timeout=3600 ! fakesink", sv[0]);
+  p = gst_parse_launch (desc, NULL);
+  play = state_change_start (p, GST_STATE_PLAYING);
+  /* The element is in the handshake once its first bytes arrive. */
+  fail_unless (wait_readable (sv[1], 30), "the element never started the "
+      "D-Bus handshake");
+  n = recv (sv[1], buf, sizeof (buf), 0);
+  fail_unless (n > 0);
+  /* The element has its own duplicate by now. */
+  close (sv[0]);
+
+  stop = state_change_start (p, GST_STATE_NULL);
+  fail_unless (state_change_wait (stop, 30), "set_state (NULL) did not "
+      "return within 30 s while the element was connecting");
+  fail_unless_equals_int (stop->ret, GST_STATE_CHANGE_SUCCESS);
+  fail_unless (state_change_wait (play, 30));
+  /* The element's duplicate of the fd is closed: end of file here. */
+  fail_unless (wait_readable (sv[1], 30));
+  while ((n = recv (sv[1], buf, sizeof (buf), 0)) > 0);
+  fail_unless_equals_int (n, 0);
+
+  state_change_free (play);
+  state_change_free (stop);
+  gst_object_unref (p);
+  g_free (desc);
+  close (sv[1]);
 }
 
 GST_END_TEST;
@@ -881,6 +1054,8 @@ qemudisplay_suite (gboolean real)
   tcase_set_timeout (tc, 240);
   if (!real) {
     tcase_add_test (tc, test_bad_settings);
+    tcase_add_test (tc, test_connect_timeout);
+    tcase_add_test (tc, test_connect_cancelled_by_stop);
     tcase_add_test (tc, test_shared_mirror_frames);
   } else {
     tcase_add_test (tc, test_seabios_to_spice_client);

@@ -1,4 +1,4 @@
-/* OSVDI - vfiodmabufsrc's second provider: QEMU's D-Bus display
+/* OSVDI - a client of QEMU's D-Bus display (vfiodmabufsrc's QEMU provider)
  * SPDX-License-Identifier: Apache-2.0
  *
  * On a compute host QEMU owns the VM's mdev, so only QEMU can read its
@@ -28,13 +28,18 @@ typedef struct
   void (*cursor_move) (gpointer user_data, gint x, gint y, gboolean visible);
 } OsvdiQemuDisplayCallbacks;
 
-/* Connects to QEMU's display over @fd (a p2p D-Bus connection, as
+/* Starts connecting to QEMU's display over @fd (a p2p D-Bus connection, as
  * virDomainOpenGraphicsFD or QMP add_client @dbus-display give it; the
- * display takes its own duplicate) and registers the listener for console
- * @console. */
+ * display takes its own duplicate) and registering the listener for
+ * console @console, on the display's own thread: returns at once. Fails
+ * here only when @fd is no socket. A peer that does not finish the D-Bus
+ * handshake and answer for the console within @timeout_s seconds (> 0)
+ * fails the display: next_frame() returns OSVDI_QEMU_FRAME_FAILED and
+ * osvdi_qemu_display_closed_reason() says why, naming @fd. free() cancels
+ * a connection still being made. */
 OsvdiQemuDisplay *osvdi_qemu_display_new (gint fd, guint console,
-    const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data,
-    GError ** error);
+    guint timeout_s, const OsvdiQemuDisplayCallbacks * callbacks,
+    gpointer user_data, GError ** error);
 void osvdi_qemu_display_free (OsvdiQemuDisplay * display);
 
 typedef enum
@@ -43,6 +48,7 @@ typedef enum
   OSVDI_QEMU_FRAME_TIMEOUT,     /* nothing new before the deadline */
   OSVDI_QEMU_FRAME_FLUSHING,    /* osvdi_qemu_display_set_flushing (TRUE) */
   OSVDI_QEMU_FRAME_CLOSED,      /* QEMU went away (VM shut down, killed) */
+  OSVDI_QEMU_FRAME_FAILED,      /* the connection was never made */
 } OsvdiQemuFrameResult;
 
 /* A 2D frame's pixels: the console's mirror, read-only and shared. Release
@@ -67,9 +73,9 @@ typedef struct
 } OsvdiQemuFrame;
 
 /* Waits until the console has changed since the last frame (or @force),
- * @deadline_us (monotonic) passes, flushing is set or QEMU goes away. A
- * memory scanout's frame carries a reference to the mirror (@pixels,
- * @data), never a copy. */
+ * @deadline_us (monotonic) passes, flushing is set, the connection fails
+ * or QEMU goes away. A memory scanout's frame carries a reference to the
+ * mirror (@pixels, @data), never a copy. */
 OsvdiQemuFrameResult osvdi_qemu_display_next_frame (OsvdiQemuDisplay *
     display, gint64 deadline_us, gboolean force, OsvdiQemuFrame * frame);
 
@@ -92,7 +98,8 @@ void osvdi_qemu_display_want_frame (OsvdiQemuDisplay * display);
 void osvdi_qemu_display_set_flushing (OsvdiQemuDisplay * display,
     gboolean flushing);
 
-/* Why the connection ended (valid once a wait returned CLOSED). */
+/* Why the connection ended or was never made (valid once a wait returned
+ * CLOSED or FAILED). */
 const gchar *osvdi_qemu_display_closed_reason (OsvdiQemuDisplay * display);
 
 /* Input into the VM, from any thread (queued to the display's thread). */

@@ -1,11 +1,11 @@
-/* OSVDI - vfiodmabufsrc's QEMU D-Bus display provider
+/* OSVDI - a D-Bus client of QEMU's display (org.qemu.Display1), plain GIO
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#include "qemudisplay.h"
+#include "osvdi-qemu-display.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,8 +55,19 @@ static const gchar listener_xml[] =
 struct _OsvdiQemuDisplay
 {
   GThread *thread;
-  GMainContext *context;
-  GMainLoop *loop;
+  GMainContext *context;        /* the display thread's, held by it */
+  gint quitting;                /* atomic: free() asks the thread to end */
+  GCancellable *cancellable;    /* cancelled by free() and the deadline */
+  gint fd;                      /* the caller's fd number, for messages */
+  guint console;
+  guint timeout_s;
+  gint64 deadline_us;           /* monotonic: connected by then, or failed */
+
+  /* Display thread only. */
+  GIOStream *stream;            /* until the connection is made */
+  gboolean connect_done, timed_out;
+  GError *connect_error;
+  gboolean online;              /* connected, listener being registered */
   GDBusConnection *conn;        /* to QEMU's display */
   GDBusConnection *listener;    /* QEMU calls us here */
   GPtrArray *old_listeners;     /* replaced ones, until QEMU drops them */
@@ -67,8 +78,7 @@ struct _OsvdiQemuDisplay
   OsvdiQemuDisplayCallbacks callbacks;
   gpointer user_data;
   gboolean registering;         /* a RegisterListener is in flight */
-
-  /* Display thread only. */
+  guint pending_registers;      /* RegisterListener replies still to come */
   gint console_width, console_height;   /* from the Console properties */
   gboolean mouse_absolute;
   gint last_x, last_y;
@@ -88,6 +98,7 @@ struct _OsvdiQemuDisplay
   gboolean damaged;
   gboolean wanted;              /* a frame was asked for (keyframe) */
   gboolean flushing;
+  gboolean failed;              /* the connection was never made */
   gboolean closed;
   gchar *closed_reason;
   GPtrArray *pending_updates;   /* GDBusMethodInvocation, for UpdateDMABUF */
@@ -399,6 +410,7 @@ register_done (GObject * source, GAsyncResult * res, gpointer user_data)
       (G_DBUS_CONNECTION (source), NULL, res, &error);
 
   d->registering = FALSE;
+  d->pending_registers--;
   if (!ret) {
     g_mutex_lock (&d->lock);
     if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
@@ -439,6 +451,7 @@ register_listener (OsvdiQemuDisplay * d)
   rd = g_new0 (RegisterData, 1);
   rd->d = d;
   d->registering = TRUE;
+  d->pending_registers++;
   g_dbus_connection_call_with_unix_fd_list (d->conn, NULL, d->console_path,
       CONSOLE_IFACE, "RegisterListener", g_variant_new ("(h)", 0), NULL,
       G_DBUS_CALL_FLAGS_NONE, -1, fds, NULL, register_done, rd);
@@ -451,7 +464,8 @@ register_listener (OsvdiQemuDisplay * d)
   g_object_unref (sock);
   conn = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-      G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING, NULL, NULL, &error);
+      G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING, NULL, d->cancellable,
+      &error);
   g_object_unref (stream);
   if (!conn)
     goto failed;
@@ -546,7 +560,7 @@ load_properties (OsvdiQemuDisplay * d, const gchar * iface)
   ret = g_dbus_connection_call_sync (d->conn, NULL, d->console_path,
       "org.freedesktop.DBus.Properties", "GetAll", g_variant_new ("(s)",
           iface), G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 5000,
-      NULL, NULL);
+      d->cancellable, NULL);
   if (!ret)
     return;
   props = g_variant_get_child_value (ret, 0);
@@ -576,39 +590,130 @@ display_closed (GDBusConnection * conn, gboolean remote, GError * error,
 
 /* ------------------------------------------------------------------------ */
 
-typedef struct
+/* Connecting (display thread): QEMU's end may never answer the D-Bus
+ * handshake (a wedged QEMU, a wrong fd): everything up to a listening
+ * console is bounded by the deadline and cancelled by free(). */
+
+static gboolean
+deadline_passed (gpointer data)
 {
-  OsvdiQemuDisplay *d;
-  GError *error;
-  gboolean done;
-  GMutex lock;
-  GCond cond;
-} StartData;
+  OsvdiQemuDisplay *d = data;
+
+  d->timed_out = TRUE;
+  g_cancellable_cancel (d->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connection_made (GObject * source, GAsyncResult * res, gpointer data)
+{
+  OsvdiQemuDisplay *d = data;
+
+  d->conn = g_dbus_connection_new_finish (res, &d->connect_error);
+  d->connect_done = TRUE;
+}
+
+static gchar *
+connect_failure (OsvdiQemuDisplay * d, const gchar * what, GError * error)
+{
+  if (d->timed_out || g_error_matches (error, G_IO_ERROR,
+          G_IO_ERROR_TIMED_OUT))
+    return g_strdup_printf ("QEMU's display on fd %d did not answer within "
+        "%u s", d->fd, d->timeout_s);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_strdup_printf ("connecting to QEMU's display on fd %d was "
+        "cancelled", d->fd);
+  return g_strdup_printf ("QEMU's display on fd %d %s: %s", d->fd, what,
+      error->message);
+}
+
+/* The D-Bus handshake, then a look at the console: a clear error now beats
+ * a silent stream. NULL, or why not. */
+static gchar *
+display_connect (OsvdiQemuDisplay * d)
+{
+  GSource *timer;
+  GVariant *ret;
+  GError *error = NULL;
+  gint64 left_ms;
+  gchar *why = NULL;
+
+  timer = g_timeout_source_new (MAX (0, (d->deadline_us
+              - g_get_monotonic_time ()) / 1000));
+  g_source_set_callback (timer, deadline_passed, d, NULL);
+  g_source_attach (timer, d->context);
+
+  g_dbus_connection_new (d->stream, NULL,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, d->cancellable,
+      connection_made, d);
+  /* Always to the end: the callback uses @d. A cancelled handshake ends at
+   * once (its reads wait on the cancellable too). */
+  while (!d->connect_done)
+    g_main_context_iteration (d->context, TRUE);
+  g_clear_object (&d->stream);
+  if (!d->conn) {
+    why = connect_failure (d, "failed the D-Bus handshake", d->connect_error);
+    goto out;
+  }
+  g_dbus_connection_set_exit_on_close (d->conn, FALSE);
+
+  left_ms = (d->deadline_us - g_get_monotonic_time ()) / 1000;
+  ret = g_dbus_connection_call_sync (d->conn, NULL, d->console_path,
+      "org.freedesktop.DBus.Properties", "Get", g_variant_new ("(ss)",
+          CONSOLE_IFACE, "Label"), NULL, G_DBUS_CALL_FLAGS_NONE,
+      (gint) CLAMP (left_ms, 1, G_MAXINT), d->cancellable, &error);
+  if (!ret) {
+    gchar *what = g_strdup_printf ("has no console %u", d->console);
+
+    why = connect_failure (d, what, error);
+    g_free (what);
+    g_clear_error (&error);
+    goto out;
+  }
+  g_variant_unref (ret);
+
+out:
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  return why;
+}
 
 static gpointer
 display_thread (gpointer data)
 {
-  StartData *sd = data;
-  OsvdiQemuDisplay *d = sd->d;
+  OsvdiQemuDisplay *d = data;
+  gchar *why;
 
+  /* Held for the thread's life: input handed over with
+   * g_main_context_invoke() then always runs here, never in the caller. */
+  g_main_context_acquire (d->context);
   g_main_context_push_thread_default (d->context);
-  d->props_sub = g_dbus_connection_signal_subscribe (d->conn, NULL,
-      "org.freedesktop.DBus.Properties", "PropertiesChanged",
-      d->console_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, properties_changed, d,
-      NULL);
-  g_signal_connect (d->conn, "closed", G_CALLBACK (display_closed), d);
-  load_properties (d, CONSOLE_IFACE);
-  load_properties (d, MOUSE_IFACE);
-  register_listener (d);
 
-  g_mutex_lock (&sd->lock);
-  sd->done = TRUE;
-  g_cond_signal (&sd->cond);
-  g_mutex_unlock (&sd->lock);
+  why = display_connect (d);
+  if (why) {
+    g_mutex_lock (&d->lock);
+    d->failed = TRUE;
+    close_reason_locked (d, why);
+    g_mutex_unlock (&d->lock);
+    g_free (why);
+  } else {
+    d->online = TRUE;
+    d->props_sub = g_dbus_connection_signal_subscribe (d->conn, NULL,
+        "org.freedesktop.DBus.Properties", "PropertiesChanged",
+        d->console_path, NULL, G_DBUS_SIGNAL_FLAGS_NONE, properties_changed,
+        d, NULL);
+    g_signal_connect (d->conn, "closed", G_CALLBACK (display_closed), d);
+    load_properties (d, CONSOLE_IFACE);
+    load_properties (d, MOUSE_IFACE);
+    register_listener (d);
+  }
 
-  g_main_loop_run (d->loop);
+  while (!g_atomic_int_get (&d->quitting))
+    g_main_context_iteration (d->context, TRUE);
 
-  g_dbus_connection_signal_unsubscribe (d->conn, d->props_sub);
+  d->online = FALSE;
+  if (d->props_sub)
+    g_dbus_connection_signal_unsubscribe (d->conn, d->props_sub);
   g_ptr_array_set_size (d->old_listeners, 0);
   if (d->listener) {
     if (d->listener_id)
@@ -616,26 +721,30 @@ display_thread (gpointer data)
     g_dbus_connection_close_sync (d->listener, NULL, NULL);
     g_clear_object (&d->listener);
   }
-  g_signal_handlers_disconnect_by_data (d->conn, d);
-  g_dbus_connection_close_sync (d->conn, NULL, NULL);
-  /* Let pending callbacks (register_done) run before the context goes. */
+  if (d->conn) {
+    g_signal_handlers_disconnect_by_data (d->conn, d);
+    g_dbus_connection_close_sync (d->conn, NULL, NULL);
+  }
+  /* The closed connection fails what is in flight: let those callbacks
+   * (register_done) run before @d goes. */
+  while (d->pending_registers)
+    g_main_context_iteration (d->context, TRUE);
   while (g_main_context_iteration (d->context, FALSE));
   g_main_context_pop_thread_default (d->context);
+  g_main_context_release (d->context);
   return NULL;
 }
 
 OsvdiQemuDisplay *
-osvdi_qemu_display_new (gint fd, guint console,
+osvdi_qemu_display_new (gint fd, guint console, guint timeout_s,
     const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data,
     GError ** error)
 {
   OsvdiQemuDisplay *d;
   GSocket *sock;
-  GSocketConnection *stream;
-  GDBusConnection *conn;
-  StartData sd = { 0 };
-  GMainContext *context;
   gint own = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+
+  g_return_val_if_fail (timeout_s > 0, NULL);
 
   if (own < 0) {
     g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
@@ -648,27 +757,19 @@ osvdi_qemu_display_new (gint fd, guint console,
     g_prefix_error (error, "qemu-display-fd %d is not QEMU's display: ", fd);
     return NULL;
   }
-  stream = g_socket_connection_factory_create_connection (sock);
-  g_object_unref (sock);
-  /* A connection signals ("closed") in the context it was made in: the
-   * display thread's. */
-  context = g_main_context_new ();
-  g_main_context_push_thread_default (context);
-  conn = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, error);
-  g_main_context_pop_thread_default (context);
-  g_object_unref (stream);
-  if (!conn) {
-    g_main_context_unref (context);
-    g_prefix_error (error, "qemu-display-fd %d is not QEMU's D-Bus display: ",
-        fd);
-    return NULL;
-  }
-  g_dbus_connection_set_exit_on_close (conn, FALSE);
 
   d = g_new0 (OsvdiQemuDisplay, 1);
-  d->conn = conn;
-  d->context = context;
+  d->stream = G_IO_STREAM (g_socket_connection_factory_create_connection
+      (sock));
+  g_object_unref (sock);
+  d->fd = fd;
+  d->console = console;
+  d->timeout_s = timeout_s;
+  d->deadline_us = g_get_monotonic_time () + timeout_s * G_TIME_SPAN_SECOND;
+  d->cancellable = g_cancellable_new ();
+  /* A connection signals ("closed") in the context it was made in: the
+   * display thread's. */
+  d->context = g_main_context_new ();
   d->console_path = g_strdup_printf (DISPLAY_PATH "/Console_%u", console);
   d->listener_info = g_dbus_node_info_new_for_xml (listener_xml, NULL);
   if (callbacks)
@@ -680,45 +781,8 @@ osvdi_qemu_display_new (gint fd, guint console,
   d->old_listeners = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_init (&d->lock);
   g_cond_init (&d->cond);
-
-  /* Is it a QEMU console at all? A clear error now beats a silent stream. */
-  {
-    GVariant *ret;
-
-    g_main_context_push_thread_default (context);
-    ret = g_dbus_connection_call_sync (conn, NULL, d->console_path,
-        "org.freedesktop.DBus.Properties", "Get", g_variant_new ("(ss)",
-            CONSOLE_IFACE, "Label"), NULL, G_DBUS_CALL_FLAGS_NONE, 5000,
-        NULL, error);
-    g_main_context_pop_thread_default (context);
-    if (!ret) {
-      g_prefix_error (error, "no QEMU console %u on qemu-display-fd %d: ",
-          console, fd);
-      osvdi_qemu_display_free (d);
-      return NULL;
-    }
-    g_variant_unref (ret);
-  }
-
-  d->loop = g_main_loop_new (d->context, FALSE);
-  sd.d = d;
-  g_mutex_init (&sd.lock);
-  g_cond_init (&sd.cond);
-  d->thread = g_thread_new ("qemu-display", display_thread, &sd);
-  g_mutex_lock (&sd.lock);
-  while (!sd.done)
-    g_cond_wait (&sd.cond, &sd.lock);
-  g_mutex_unlock (&sd.lock);
-  g_mutex_clear (&sd.lock);
-  g_cond_clear (&sd.cond);
+  d->thread = g_thread_new ("qemu-display", display_thread, d);
   return d;
-}
-
-static gboolean
-quit_loop (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -736,18 +800,19 @@ osvdi_qemu_display_free (OsvdiQemuDisplay * d)
 {
   if (!d)
     return;
-  if (d->thread) {
-    g_main_context_invoke (d->context, quit_loop, d->loop);
-    g_thread_join (d->thread);
-  } else if (d->conn) {
-    g_dbus_connection_close_sync (d->conn, NULL, NULL);
-  }
+  /* Cancelled first: a handshake or call in progress ends at once. The
+   * wake-up stays pending until the thread's next poll. */
+  g_atomic_int_set (&d->quitting, TRUE);
+  g_cancellable_cancel (d->cancellable);
+  g_main_context_wakeup (d->context);
+  g_thread_join (d->thread);
   reply_all (d->pending_updates);
   g_ptr_array_unref (d->pending_updates);
   g_ptr_array_unref (d->old_listeners);
-  g_clear_pointer (&d->loop, g_main_loop_unref);
   g_clear_pointer (&d->context, g_main_context_unref);
   g_clear_object (&d->conn);
+  g_clear_object (&d->cancellable);
+  g_clear_error (&d->connect_error);
   g_clear_pointer (&d->listener_info, g_dbus_node_info_unref);
   if (d->dmabuf_fd >= 0)
     close (d->dmabuf_fd);
@@ -790,6 +855,10 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
   for (;;) {
     if (d->flushing) {
       res = OSVDI_QEMU_FRAME_FLUSHING;
+      break;
+    }
+    if (d->failed) {
+      res = OSVDI_QEMU_FRAME_FAILED;
       break;
     }
     if (d->closed) {
@@ -928,6 +997,11 @@ input_dispatch (gpointer data)
 {
   Input *in = data;
   OsvdiQemuDisplay *d = in->d;
+
+  if (!d->online) {
+    g_debug ("QEMU display: not connected, input dropped");
+    return G_SOURCE_REMOVE;
+  }
 
   switch (in->kind) {
     case INPUT_KEY:
