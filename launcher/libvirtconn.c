@@ -286,23 +286,40 @@ typedef struct
 static void schedule_reconnect (OsvdiLibvirtConn * lc);
 static void close_cb (virConnectPtr conn, int reason, void *opaque);
 
-/* Executor: the connection is over. */
+/* Executor: the connection is over (lost, or the launcher stops).
+ *
+ * Every callback holds a reference on the connection, and a dead
+ * connection does not drop them: virConnectClose then leaves it alive (it
+ * returns the references left). libvirt 9.0 (datatypes.c, remote driver):
+ * - the close callback's reference is dropped by libvirt once the callback
+ *   has run; unregistering it on a dead connection fails at once ("client
+ *   socket is closed") and changes nothing;
+ * - a domain event callback keeps its reference until deregistered; on a
+ *   dead connection the deregistration drops it locally first, then fails
+ *   at once on the RPC.
+ * So both are always undone, and the errors of a dead connection ignored.
+ * On a live but hung connection these calls wait for libvirtd (or its
+ * keepalive): that is why they run here, off the main loop. */
 static void
-teardown (OsvdiLibvirtConn * lc, gboolean exiting)
+teardown (OsvdiLibvirtConn * lc)
 {
-  if (exiting) {
-    if (lc->lifecycle_id >= 0)
-      virConnectDomainEventDeregisterAny (lc->conn, lc->lifecycle_id);
-    virConnectUnregisterCloseCallback (lc->conn, close_cb);
-  } else if (virConnectIsAlive (lc->conn) == 1
-      && virConnectUnregisterCloseCallback (lc->conn, close_cb) < 0) {
-    /* The callback holds a connection reference; it must be named to be
-     * unregistered (NULL is refused). A dead connection is skipped: the
-     * unregister is an RPC there. */
+  gboolean alive = virConnectIsAlive (lc->conn) == 1;
+  gint refs;
+
+  if (lc->lifecycle_id >= 0
+      && virConnectDomainEventDeregisterAny (lc->conn, lc->lifecycle_id) < 0
+      && alive)
+    LOG_WARN ("cannot stop following domain events: %s",
+        virGetLastErrorMessage ());
+  if (virConnectUnregisterCloseCallback (lc->conn, close_cb) < 0 && alive)
     LOG_WARN ("cannot unregister the close callback: %s",
         virGetLastErrorMessage ());
-  }
-  virConnectClose (lc->conn);
+  refs = virConnectClose (lc->conn);
+  LOG_DEBUG ("closed the connection to %s: %d references left", lc->uri,
+      refs);
+  if (refs != 0)
+    LOG_WARN ("the connection to %s is still referenced %d times after "
+        "closing: it leaks", lc->uri, refs);
   lc->conn = NULL;
   lc->lifecycle_id = -1;
 }
@@ -323,7 +340,7 @@ closed_job_run (virConnectPtr conn, gpointer data)
   if (!lc->conn || cj->generation != lc->generation)
     return;                     /* an earlier connection's */
   LOG_WARN ("lost the connection to %s", lc->uri);
-  teardown (lc, FALSE);
+  teardown (lc);
   cj->closed = TRUE;
 }
 
@@ -429,7 +446,7 @@ connect_job_run (virConnectPtr unused, gpointer data)
   if (lc->lifecycle_id < 0) {
     LOG_WARN ("cannot follow domain events on %s: %s", lc->uri,
         virGetLastErrorMessage ());
-    teardown (lc, FALSE);
+    teardown (lc);
     return;
   }
   cj->connected = TRUE;
@@ -558,7 +575,7 @@ osvdi_libvirt_conn_stop (OsvdiLibvirtConn * lc, guint timeout_ms)
   while ((job = g_async_queue_try_pop (lc->jobs)))
     job_free (job);
   if (lc->conn)
-    teardown (lc, TRUE);
+    teardown (lc);
 
   /* As libvirt's event-test.c: no callbacks left, then stop the loop. */
   g_atomic_int_set (&lc->events_quit, 1);
