@@ -15,6 +15,7 @@
 
 import configparser
 import os
+import re
 import resource
 import shutil
 import signal
@@ -339,6 +340,8 @@ class LauncherTest(unittest.TestCase):
         cls.libvirtd.start()
         env = dict(os.environ)
         env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
+        # Debug lines: how many references each closed connection kept.
+        env["G_MESSAGES_DEBUG"] = "osvdi-launcher"
         cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env)
         cls.launcher.start()
         cls.conn = libvirt.open(cls.libvirtd.uri)
@@ -695,6 +698,32 @@ class LauncherTest(unittest.TestCase):
         for u in (a, b):
             self.stop_vm(u)
             self.no_child(u)
+
+    CLOSED = re.compile(r"closed the connection to \S+: (-?\d+) references left")
+
+    def test_14_lost_connections_are_released(self):
+        # Every lost connection is closed for good: virConnectClose returns
+        # the references still held, and an event callback left registered
+        # on a dead connection keeps one (the whole connection leaks).
+        before = len(self.CLOSED.findall(self.launcher.text()))
+        for cycle in range(3):
+            connected = self.launcher.text().count("connected to ")
+            self.libvirtd.stop()
+            self.assertTrue(wait_until(lambda: len(self.CLOSED.findall(
+                self.launcher.text())) > before + cycle, 30),
+                f"cycle {cycle}: the lost connection was not closed")
+            self.libvirtd.start()
+            self.assertTrue(wait_until(lambda: self.launcher.text().count(
+                "connected to ") > connected, 60), f"cycle {cycle}: no reconnect")
+        type(self).conn = libvirt.open(self.libvirtd.uri)
+        left = self.CLOSED.findall(self.launcher.text())[before:]
+        self.assertEqual(left, ["0", "0", "0"],
+                         "references left by each lost connection")
+        # Events still flow on the last connection.
+        name, dom_uuid = self.start_vm("vdi.small")
+        self.session(dom_uuid)
+        self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
 
 
 class QemuVmTest(unittest.TestCase):

@@ -1,0 +1,116 @@
+/* OSVDI launcher - --check-config
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "checkconfig.h"
+
+#include <string.h>
+#include <gst/gst.h>
+
+static gint
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const gchar * const *) a, *(const gchar * const *) b);
+}
+
+gint
+osvdi_check_config (const OsvdiLauncherConfig * cfg,
+    const gchar * config_path)
+{
+  GDir *dir;
+  GError *error = NULL;
+  const gchar *name;
+  GPtrArray *files = g_ptr_array_new_with_free_func (g_free);
+  gboolean bad = FALSE, have_default = FALSE;
+  guint i;
+
+  g_print ("%s: OK\n", config_path);
+  dir = g_dir_open (cfg->flavors_dir, 0, &error);
+  if (!dir) {
+    g_print ("%s: ERROR: %s\n", cfg->flavors_dir, error->message);
+    g_clear_error (&error);
+    return 1;
+  }
+  while ((name = g_dir_read_name (dir)))
+    if (g_str_has_suffix (name, ".conf"))
+      g_ptr_array_add (files, g_build_filename (cfg->flavors_dir, name,
+              NULL));
+  g_dir_close (dir);
+  g_ptr_array_sort (files, compare_paths);
+
+  for (i = 0; i < files->len; i++) {
+    const gchar *path = g_ptr_array_index (files, i);
+    gchar *tmpl = osvdi_flavor_load (path, &error), *pipeline;
+    GHashTable *vars;
+    GstParseContext *ctx;
+    GstElement *e;
+    gchar **missing;
+    guint v;
+
+    if (g_str_has_suffix (path, "/default.conf"))
+      have_default = TRUE;
+    if (!tmpl) {
+      g_print ("%s: ERROR: %s\n", path, error->message);
+      g_clear_error (&error);
+      bad = TRUE;
+      continue;
+    }
+    if (!strstr (tmpl, "${SPICE_PORT}") && !strstr (tmpl, "${SPICE_TLS_PORT}")) {
+      g_print ("%s: ERROR: the pipeline uses neither ${SPICE_PORT} nor "
+          "${SPICE_TLS_PORT}: every VM would get the same port\n", path);
+      g_free (tmpl);
+      bad = TRUE;
+      continue;
+    }
+    /* Plausible values for every variable, then GStreamer's parser. */
+    vars = g_hash_table_new (g_str_hash, g_str_equal);
+    for (v = 0; osvdi_template_variables[v]; v++)
+      g_hash_table_insert (vars, (gpointer) osvdi_template_variables[v],
+          "00000000-0000-0000-0000-000000000000");
+    g_hash_table_insert (vars, "SPICE_PORT", "5900");
+    g_hash_table_insert (vars, "SPICE_TLS_PORT", "5901");
+    g_hash_table_insert (vars, "TICKET_LIFETIME", "0");
+    g_hash_table_insert (vars, "SPICE_ADDRESS", "127.0.0.1");
+    g_hash_table_insert (vars, "SPICE_X509_DIR", "/etc/pki/osvdi");
+    g_hash_table_insert (vars, "QEMU_DISPLAY_FD", "5");
+    pipeline = osvdi_template_expand (tmpl, vars, &error);
+    g_hash_table_unref (vars);
+    g_free (tmpl);
+    if (!pipeline) {
+      g_print ("%s: ERROR: %s\n", path, error->message);
+      g_clear_error (&error);
+      bad = TRUE;
+      continue;
+    }
+    ctx = gst_parse_context_new ();
+    e = gst_parse_launch_full (pipeline, ctx, GST_PARSE_FLAG_NONE, &error);
+    missing = gst_parse_context_get_missing_elements (ctx);
+    if (error && g_error_matches (error, GST_PARSE_ERROR,
+            GST_PARSE_ERROR_NO_SUCH_ELEMENT)) {
+      gchar *list = g_strjoinv (", ", missing);
+
+      /* Hardware encoders exist only on hosts with that GPU. */
+      g_print ("%s: OK (not installed on this host: %s)\n", path,
+          list && *list ? list : error->message);
+      g_free (list);
+    } else if (error) {
+      g_print ("%s: ERROR: the pipeline does not parse: %s\n", path,
+          error->message);
+      bad = TRUE;
+    } else {
+      g_print ("%s: OK\n", path);
+    }
+    g_clear_error (&error);
+    g_strfreev (missing);
+    gst_parse_context_free (ctx);
+    if (e)
+      gst_object_unref (e);
+    g_free (pipeline);
+  }
+  if (!have_default) {
+    g_print ("%s: ERROR: no default.conf (used for VMs whose flavor has no "
+        "file)\n", cfg->flavors_dir);
+    bad = TRUE;
+  }
+  g_ptr_array_unref (files);
+  return bad ? 1 : 0;
+}
