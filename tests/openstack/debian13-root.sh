@@ -22,7 +22,8 @@ declare -A D13_SETS=(
     glance-api keystone neutron-server rabbitmq-server mariadb-server
     qemu-system-modules-spice python3-openstackclient"
   [nova-unit]="python3-nova python3-stestr python3-oslotest python3-requests-mock
-    python3-ddt python3-testtools python3-fixtures python3-testscenarios"
+    python3-ddt python3-testtools python3-fixtures python3-testscenarios
+    python3-wsgi-intercept python3-flake8"
 )
 
 d13_skip () { echo "SKIP: $*" >&2; exit 77; }
