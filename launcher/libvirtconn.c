@@ -3,10 +3,14 @@
  *
  * Threads: libvirt's event loop runs on a thread of its own (as in
  * libvirt's examples/c/misc/event-test.c); its callbacks only queue a job.
- * Jobs run one at a time, in order, on the executor; their results are
- * queued for the main loop, which runs their done callbacks in the same
- * order. conn, lifecycle_id and generation belong to the executor;
- * reconnect_*, events and stopped to the main loop.
+ * Jobs run one at a time, in order, on the executor, a thread of its own:
+ * a libvirtd that hangs (stopped, overloaded, a dead peer that keepalive
+ * has not yet given up on) holds up only the jobs behind it, never the
+ * main loop, so children are still supervised and SIGTERM still stops
+ * them. Results are queued for the main loop, which runs their done
+ * callbacks in the same order. conn, lifecycle_id and generation belong to
+ * the executor; reconnect_*, events and stopped to the main loop; the
+ * executor_* fields to executor_lock.
  */
 #include "libvirtconn.h"
 #include "log.h"
@@ -25,7 +29,12 @@ struct _OsvdiLibvirtConn
   gpointer data;
   GMainContext *ctx;
   GAsyncQueue *jobs, *results;
-  GSource *jobs_source, *results_source;
+  GSource *results_source;
+
+  GThread *executor;
+  GMutex executor_lock;
+  GCond executor_cond;
+  gboolean executor_done;       /* the quit job ran: conn is closed */
 
   /* executor */
   virConnectPtr conn;
@@ -47,6 +56,7 @@ typedef struct
   OsvdiLibvirtJobDone done;
   gpointer data;
   GDestroyNotify free;
+  gboolean quit;                /* the executor's last job */
 } Job;
 
 static void
@@ -119,20 +129,33 @@ push_job (OsvdiLibvirtConn * lc, OsvdiLibvirtJobFunc func,
   g_main_context_wakeup (lc->ctx);
 }
 
-/* The executor: one job per dispatch, on the main loop. */
-static gboolean
-run_jobs (gpointer data)
+static void teardown (OsvdiLibvirtConn * lc);
+
+/* The executor: every job in order, then (quit) the connection closed. */
+static gpointer
+executor (gpointer data)
 {
   OsvdiLibvirtConn *lc = data;
-  Job *job = g_async_queue_try_pop (lc->jobs);
 
-  if (job) {
+  for (;;) {
+    Job *job = g_async_queue_pop (lc->jobs);
+
+    if (job->quit) {
+      g_free (job);
+      break;
+    }
     if (job->func)
       job->func (lc->conn, job->data);
     g_async_queue_push (lc->results, job);
     g_main_context_wakeup (lc->ctx);
   }
-  return G_SOURCE_CONTINUE;
+  if (lc->conn)
+    teardown (lc);
+  g_mutex_lock (&lc->executor_lock);
+  lc->executor_done = TRUE;
+  g_cond_signal (&lc->executor_cond);
+  g_mutex_unlock (&lc->executor_lock);
+  return NULL;
 }
 
 static gboolean
@@ -545,6 +568,8 @@ osvdi_libvirt_conn_new (const gchar * uri, GError ** error)
   lc->results = g_async_queue_new ();
   lc->lifecycle_id = -1;
   lc->reconnect_ms = RECONNECT_FIRST_MS;
+  g_mutex_init (&lc->executor_lock);
+  g_cond_init (&lc->executor_cond);
   lc->event_thread = g_thread_new ("libvirt-events", event_thread, lc);
   return lc;
 }
@@ -557,7 +582,7 @@ osvdi_libvirt_conn_start (OsvdiLibvirtConn * lc,
   lc->data = data;
   lc->results_source = queue_source_new (lc->ctx, lc->results,
       deliver_results, lc);
-  lc->jobs_source = queue_source_new (lc->ctx, lc->jobs, run_jobs, lc);
+  lc->executor = g_thread_new ("libvirt-jobs", executor, lc);
   queue_connect (lc);
 }
 
@@ -566,6 +591,8 @@ osvdi_libvirt_conn_stop (OsvdiLibvirtConn * lc, guint timeout_ms)
 {
   Job *job;
   gint wake;
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  gboolean done = TRUE;
 
   lc->stopped = TRUE;
   if (lc->reconnect_source) {
@@ -574,8 +601,24 @@ osvdi_libvirt_conn_stop (OsvdiLibvirtConn * lc, guint timeout_ms)
   }
   while ((job = g_async_queue_try_pop (lc->jobs)))
     job_free (job);
-  if (lc->conn)
-    teardown (lc);
+  if (lc->executor) {
+    /* The executor closes the connection after the job it may be in: a
+     * hung libvirtd is waited for until @deadline, then abandoned. */
+    job = g_new0 (Job, 1);
+    job->quit = TRUE;
+    g_async_queue_push (lc->jobs, job);
+    g_mutex_lock (&lc->executor_lock);
+    while (!lc->executor_done && done)
+      done = g_cond_wait_until (&lc->executor_cond, &lc->executor_lock,
+          deadline) || lc->executor_done;
+    g_mutex_unlock (&lc->executor_lock);
+    if (!done) {
+      LOG_WARN ("libvirt did not answer within %u ms", timeout_ms);
+      return FALSE;
+    }
+    g_thread_join (lc->executor);
+    lc->executor = NULL;
+  }
 
   /* As libvirt's event-test.c: no callbacks left, then stop the loop. */
   g_atomic_int_set (&lc->events_quit, 1);
@@ -599,10 +642,6 @@ osvdi_libvirt_conn_free (OsvdiLibvirtConn * lc)
 
   if (!lc)
     return;
-  if (lc->jobs_source) {
-    g_source_destroy (lc->jobs_source);
-    g_source_unref (lc->jobs_source);
-  }
   if (lc->results_source) {
     g_source_destroy (lc->results_source);
     g_source_unref (lc->results_source);
@@ -614,6 +653,8 @@ osvdi_libvirt_conn_free (OsvdiLibvirtConn * lc)
   g_async_queue_unref (lc->jobs);
   g_async_queue_unref (lc->results);
   g_main_context_unref (lc->ctx);
+  g_mutex_clear (&lc->executor_lock);
+  g_cond_clear (&lc->executor_cond);
   g_free (lc->uri);
   g_free (lc);
 }

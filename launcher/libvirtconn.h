@@ -35,8 +35,9 @@ typedef struct
   void (*reconcile) (GPtrArray * running, gpointer data);
 } OsvdiLibvirtConnEvents;
 
-/* Runs with libvirt (@conn NULL while not connected); must not touch the
- * launcher's state: it fills in @data. */
+/* Runs on the executor thread with libvirt (@conn NULL while not
+ * connected), where it may block as long as libvirtd does; must not touch
+ * the launcher's state: it fills in @data. */
 typedef void (*OsvdiLibvirtJobFunc) (virConnectPtr conn, gpointer data);
 /* Then on the main loop, unless the connection was stopped meanwhile. */
 typedef void (*OsvdiLibvirtJobDone) (gpointer data);

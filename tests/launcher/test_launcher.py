@@ -725,6 +725,54 @@ class LauncherTest(unittest.TestCase):
         self.stop_vm(dom_uuid)
         self.no_child(dom_uuid)
 
+    def test_15_hung_libvirtd_stalls_nothing(self):
+        # libvirtd stopped (SIGSTOP): its socket accepts, nothing answers,
+        # and only keepalive ends the connection, after some 15-20 s.
+        # Children are supervised and SIGTERM stops them meanwhile; the
+        # proof that the launcher did not wait for keepalive is the order of
+        # its log: every child's exit before "lost the connection".
+        vms = [self.start_vm("vdi.small")[1] for _ in range(2)]
+        pids = {u: self.session(u)[0] for u in vms}
+        self.assertTrue(wait_until(lambda: all(self._metadata(u) for u in vms), 10))
+        lost_before = self.launcher.text().count("lost the connection")
+        os.kill(self.libvirtd.proc.pid, signal.SIGSTOP)
+        try:
+            a, b = vms
+            os.kill(pids[a], signal.SIGKILL)
+            self.assertTrue(wait_until(lambda: [k for k in pipeline_children().get(a, [])
+                                                if k[0] != pids[a]], 30),
+                            "killed child not restarted while libvirtd hangs")
+            self.launcher.proc.send_signal(signal.SIGTERM)
+            stopped = [f"{u}: pipeline stopped" for u in vms]
+
+            def settled():
+                text = self.launcher.text()
+                return (all(m in text for m in stopped)
+                        or text.count("lost the connection") > lost_before)
+            self.assertTrue(wait_until(settled, 60), "no reaction to SIGTERM")
+            text = self.launcher.text()
+            for m in stopped:
+                self.assertIn(m, text, "a child's exit waited for libvirtd")
+            lost_at = [x.start() for x in re.finditer("lost the connection", text)]
+            if len(lost_at) > lost_before:
+                self.assertLess(max(text.index(m) for m in stopped), lost_at[lost_before],
+                                "the children were stopped only once keepalive "
+                                "gave up on libvirtd")
+            self.assertFalse(any(u in pipeline_children() for u in vms))
+            # The launcher exits, libvirtd still hung (metadata withdrawal
+            # given up after a bounded wait, or keepalive).
+            self.assertEqual(self.launcher.proc.wait(60), 0)
+        finally:
+            os.kill(self.libvirtd.proc.pid, signal.SIGCONT)
+            if self.launcher.proc.poll() is None:
+                self.launcher.proc.kill()
+                self.launcher.proc.wait()
+            self.launcher.start()
+        for u in vms:
+            self.session(u)
+            self.stop_vm(u)
+            self.no_child(u)
+
 
 class QemuVmTest(unittest.TestCase):
     """The production path: a real QEMU VM under libvirt's QEMU driver with
