@@ -15,6 +15,7 @@
 
 import configparser
 import os
+import random
 import re
 import resource
 import shutil
@@ -1025,6 +1026,27 @@ if __name__ == "__main__":
         only = os.environ["OSVDI_TESTS"].split()
         if all(t.split(".")[0] in selected for t in only):
             selected = only
+    # OSVDI_TEST_ORDER=reverse or random[:SEED] runs each class's methods in
+    # another order: the tests must not depend on each other's order.
+    order = os.environ.get("OSVDI_TEST_ORDER", "")
+    if order:
+        expanded = []
+        for t in selected:
+            if "." in t:
+                expanded.append(t)
+                continue
+            names = unittest.TestLoader().getTestCaseNames(globals()[t])
+            expanded += [f"{t}.{n}" for n in names]
+        if order == "reverse":
+            expanded.reverse()
+        elif order.startswith("random"):
+            seed = order.partition(":")[2] or str(random.randrange(1 << 30))
+            print(f"test order: random:{seed}")
+            random.Random(seed).shuffle(expanded)
+        else:
+            print(f"OSVDI_TEST_ORDER={order}: expected reverse or random[:SEED]")
+            sys.exit(2)
+        selected = expanded
     sys.argv[2:] = selected
     if any(t.startswith("QemuVmTest") for t in selected) and not shutil.which("qemu-system-x86_64"):
         print("SKIP: qemu-system-x86_64 is not installed")
