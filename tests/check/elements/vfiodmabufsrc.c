@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "osvdi-fake-qemu.h"
+#include "osvdi-qemu-display.h"
 
 #define W 64
 #define H 64
@@ -296,6 +297,117 @@ GST_START_TEST (test_keyframe_request_without_damage)
   gst_buffer_unref (again);
 
   gst_harness_teardown (h);
+  osvdi_fake_qemu_free (f);
+  g_free (screen);
+}
+
+GST_END_TEST;
+
+/* Defect 4, at the display layer: a keyframe request wakes a frame wait
+ * that is already asleep (the old source polled every 200 ms instead). The
+ * wait's deadline is 120 s; the request must end it long before. */
+typedef struct
+{
+  OsvdiQemuDisplay *d;
+  GMutex lock;
+  GCond cond;
+  gint tid;
+  gboolean returned;
+  OsvdiQemuFrameResult res;
+  OsvdiQemuFrame f;
+} FrameWaiter;
+
+static gpointer
+frame_waiter (gpointer data)
+{
+  FrameWaiter *w = data;
+  OsvdiQemuFrameResult res;
+
+  g_mutex_lock (&w->lock);
+  w->tid = gettid ();
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+  res = osvdi_qemu_display_next_frame (w->d,
+      g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND, FALSE, &w->f);
+  g_mutex_lock (&w->lock);
+  w->res = res;
+  w->returned = TRUE;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+  return NULL;
+}
+
+/* The kernel's word that thread @tid is asleep (S) rather than running. */
+static gboolean
+thread_sleeps (gint tid)
+{
+  gchar *path = g_strdup_printf ("/proc/self/task/%d/stat", tid);
+  gchar *stat = NULL, *end;
+  gboolean sleeps;
+
+  fail_unless (g_file_get_contents (path, &stat, NULL, NULL));
+  end = strrchr (stat, ')');
+  sleeps = end && end[1] == ' ' && end[2] == 'S';
+  g_free (stat);
+  g_free (path);
+  return sleeps;
+}
+
+GST_START_TEST (test_keyframe_request_wakes_the_wait)
+{
+  guint8 *screen = screen_new (0x70);
+  gint fd;
+  OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, -1, screen, &fd);
+  OsvdiQemuDisplayCallbacks cb = { 0 };
+  FrameWaiter w = { 0 };
+  OsvdiQemuFrame still;
+  OsvdiQemuFrameResult res;
+  GError *error = NULL;
+  GThread *thread;
+  gint64 deadline;
+
+  w.d = osvdi_qemu_display_new (fd, 0, 10, &cb, NULL, &error);
+  fail_unless (w.d != NULL, "%s", error ? error->message : "?");
+  close (fd);
+  res = osvdi_qemu_display_next_frame (w.d,
+      g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND, FALSE, &still);
+  fail_unless_equals_int (res, OSVDI_QEMU_FRAME_OK);
+  osvdi_qemu_pixels_unref (still.pixels);
+  /* A still screen gives nothing when nothing is asked. */
+  res = osvdi_qemu_display_next_frame (w.d,
+      g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND, FALSE, &still);
+  fail_unless_equals_int (res, OSVDI_QEMU_FRAME_TIMEOUT);
+
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  thread = g_thread_new ("frame-waiter", frame_waiter, &w);
+  g_mutex_lock (&w.lock);
+  while (!w.tid)
+    g_cond_wait (&w.cond, &w.lock);
+  g_mutex_unlock (&w.lock);
+  /* Asleep in the wait (bounded: 30 s of looking). */
+  deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  while (!thread_sleeps (w.tid)) {
+    fail_unless (g_get_monotonic_time () < deadline, "the waiter never slept");
+    g_thread_yield ();
+  }
+  osvdi_qemu_display_want_frame (w.d);
+
+  g_mutex_lock (&w.lock);
+  deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (!w.returned)
+    if (!g_cond_wait_until (&w.cond, &w.lock, deadline))
+      break;
+  g_mutex_unlock (&w.lock);
+  fail_unless (w.returned, "the keyframe request did not wake the wait");
+  g_thread_join (thread);
+  fail_unless_equals_int (w.res, OSVDI_QEMU_FRAME_OK);
+  fail_unless (memcmp (w.f.data, screen, (gsize) STRIDE * H) == 0);
+  osvdi_qemu_pixels_unref (w.f.pixels);
+
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+  osvdi_qemu_display_free (w.d);
   osvdi_fake_qemu_free (f);
   g_free (screen);
 }
@@ -601,6 +713,7 @@ vfiodmabufsrc_suite (void)
   tcase_add_test (tc, test_keyframe_request_without_damage);
   tcase_add_test (tc, test_no_clock_is_an_error);
   tcase_add_test (tc, test_unusable_calls_are_no_warning);
+  tcase_add_test (tc, test_keyframe_request_wakes_the_wait);
   tcase_add_test (tc, test_stress_unlock_vs_create);
   tcase_add_test (tc, test_stress_navigation_vs_stop);
   return s;
