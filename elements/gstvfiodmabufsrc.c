@@ -758,6 +758,7 @@ gst_vfio_dmabuf_src_event (GstBaseSrc * bsrc, GstEvent * event)
     g_mutex_lock (&self->provider_lock);
     if (self->provider && self->provider->klass->input) {
       handled = TRUE;
+      GST_LOG_OBJECT (self, "navigation to the provider");
       ret = self->provider->klass->input (self->provider, event);
     }
     g_mutex_unlock (&self->provider_lock);

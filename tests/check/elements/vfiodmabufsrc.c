@@ -699,6 +699,98 @@ GST_START_TEST (test_stress_navigation_vs_stop)
 
 GST_END_TEST;
 
+/* Defect 3, deterministically: a navigation event is held inside event()
+ * (by a debug log hook, at the element's "navigation to the provider" line)
+ * while another thread stops the element. stop() must wait for it: when
+ * stop() returns first, the held event goes on with a freed provider, which
+ * AddressSanitizer reports (the old code did exactly that). The hook lets
+ * the event go once stop() has returned, or after 5 s when stop() rightly
+ * waits: the outcome does not depend on that bound, only the interleaving. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean armed, held, stopped;
+} HeldEvent;
+
+static HeldEvent held_event;
+
+static void
+hold_navigation (GstDebugCategory * category, GstDebugLevel level,
+    const gchar * file, const gchar * function, gint line, GObject * object,
+    GstDebugMessage * message, gpointer data)
+{
+  HeldEvent *he = data;
+  const gchar *text = gst_debug_message_get (message);
+  gint64 deadline;
+
+  if (!text || strcmp (text, "navigation to the provider") != 0)
+    return;
+  g_mutex_lock (&he->lock);
+  if (he->armed) {
+    he->armed = FALSE;
+    he->held = TRUE;
+    g_cond_broadcast (&he->cond);
+    deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+    while (!he->stopped)
+      if (!g_cond_wait_until (&he->cond, &he->lock, deadline))
+        break;
+  }
+  g_mutex_unlock (&he->lock);
+}
+
+static gpointer
+send_navigation (gpointer data)
+{
+  GstHarness *h = data;
+
+  return GINT_TO_POINTER (gst_harness_push_upstream_event (h,
+          gst_navigation_event_new_mouse_move (5, 6,
+              GST_NAVIGATION_MODIFIER_NONE)));
+}
+
+GST_START_TEST (test_navigation_held_across_stop)
+{
+  HeldEvent *he = &held_event;
+  guint8 *screen = screen_new (0x30);
+  gint fd;
+  OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, -1, screen, &fd);
+  GstHarness *h = harness_new (fd, NULL, FALSE);
+  GThread *sender;
+
+  gst_buffer_unref (pull (h));
+  g_mutex_init (&he->lock);
+  g_cond_init (&he->cond);
+  gst_debug_set_threshold_for_name ("vfiodmabufsrc", GST_LEVEL_LOG);
+  gst_debug_add_log_function (hold_navigation, he, NULL);
+  he->armed = TRUE;
+  sender = g_thread_new ("navigation", send_navigation, h);
+
+  g_mutex_lock (&he->lock);
+  while (!he->held)
+    g_cond_wait (&he->cond, &he->lock);
+  g_mutex_unlock (&he->lock);
+  /* The event is inside event(), holding its provider: stop now. */
+  fail_unless_equals_int (gst_element_set_state (h->element, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  g_mutex_lock (&he->lock);
+  he->stopped = TRUE;
+  g_cond_broadcast (&he->cond);
+  g_mutex_unlock (&he->lock);
+  /* Delivered to the provider that was there when it came. */
+  fail_unless (GPOINTER_TO_INT (g_thread_join (sender)));
+
+  gst_debug_remove_log_function (hold_navigation);
+  gst_debug_unset_threshold_for_name ("vfiodmabufsrc");
+  g_mutex_clear (&he->lock);
+  g_cond_clear (&he->cond);
+  gst_harness_teardown (h);
+  osvdi_fake_qemu_free (f);
+  g_free (screen);
+}
+
+GST_END_TEST;
+
 static Suite *
 vfiodmabufsrc_suite (void)
 {
@@ -716,6 +808,7 @@ vfiodmabufsrc_suite (void)
   tcase_add_test (tc, test_keyframe_request_wakes_the_wait);
   tcase_add_test (tc, test_stress_unlock_vs_create);
   tcase_add_test (tc, test_stress_navigation_vs_stop);
+  tcase_add_test (tc, test_navigation_held_across_stop);
   return s;
 }
 
