@@ -56,6 +56,29 @@ mkdir -p "$work"
 cp -a "$nova_dist" "$work/nova"
 find "$work/nova" -name __pycache__ -prune -exec rm -rf {} +
 
+# The AIO test (aio-lib.sh) patches the root's Nova in place and keeps the
+# files it touched as they came from the package: stock Nova is the
+# package's tree with those put back.
+pristine=$D13_ROOT/var/lib/osvdi/nova-pristine/$version
+stock_file () {  # stock_file nova/x.py: stock Nova's copy, or nothing
+  if [ -f "$D13_ROOT/var/lib/osvdi/nova-patched" ] && [ -d "$pristine" ]; then
+    if [ -e "$pristine/$1" ]; then echo "$pristine/$1"; return; fi
+    grep -qxF "$1" "$pristine/.absent" 2>/dev/null && return
+  elif [ -f "$D13_ROOT/var/lib/osvdi/nova-patched" ]; then
+    echo "the root's Nova is patched and $pristine is missing" >&2
+    exit 1
+  fi
+  [ -e "$D13_ROOT/usr/lib/python3/dist-packages/$1" ] &&
+    echo "$D13_ROOT/usr/lib/python3/dist-packages/$1"
+  return 0
+}
+changed=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' \
+  $(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|^|$patches/|" "$patches/series") | sort -u)
+for f in $changed; do
+  s=$(stock_file "$f")
+  if [ -n "$s" ]; then cp -a "$s" "$work/$f"; else rm -f "$work/$f"; fi
+done
+
 # Every patch must apply cleanly on top of the ones before it: a dry run
 # first, so that a patch that does not apply leaves nothing half-applied.
 mapfile -t series < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$patches/series")
@@ -74,13 +97,10 @@ done
 
 if [ "$mode" = tests-only ]; then
   # Put back (or remove) everything the series changed outside nova/tests/.
-  for f in $(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "${series[@]/#/$patches/}" | sort -u); do
+  for f in $changed; do
     case "$f" in nova/tests/*) continue ;; esac
-    if [ -e "$D13_ROOT/usr/lib/python3/dist-packages/$f" ]; then
-      cp -a "$D13_ROOT/usr/lib/python3/dist-packages/$f" "$work/$f"
-    else
-      rm -f "$work/$f"
-    fi
+    s=$(stock_file "$f")
+    if [ -n "$s" ]; then cp -a "$s" "$work/$f"; else rm -f "$work/$f"; fi
     echo "tests-only: $f is stock Nova's again" >&2
   done
 elif [ "$mode" != patched ]; then
