@@ -35,6 +35,8 @@ if [ ! -f "$out/vmlinuz" ]; then
     && cp "image/boot/vmlinuz-$kver" vmlinuz \
     && rm -f linux-image-"$kver"_*.deb)
 fi
+. "$(dirname "$0")/kmod.sh"
+osvdi_kmod_prepare "$out/image" "$kver"
 
 # Only the samples, then a scripted edit: export the dmabuf read-write, as
 # GVT-g does (stock mbochs exports read-only, so userspace mmap fails).
