@@ -3,6 +3,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 #   tests/debian13/run.sh [meson test names]   (scripts/test with OSVDI_DISTRO=debian13)
+#   tests/debian13/run.sh --run CMD [ARGS...]   any command, in the checkout in the root
 # Makes the root if missing (tests/openstack/debian13-root.sh), adds its
 # `build` package set, binds this checkout into it at the same path and runs
 # scripts/test there as root, in a build dir of its own (OSVDI_D13_BUILDDIR,
@@ -68,8 +69,13 @@ trap cleanup EXIT
 mkdir -p "$inner"
 mountpoint -q "$inner" || mount --bind "$src" "$inner"
 rc=0
+if [ "${1:-}" = --run ]; then
+  shift
+else
+  set -- scripts/test "$@"
+fi
 d13_chroot env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
   TERM="${TERM:-dumb}" OSVDI_DISTRO=native OSVDI_BUILDDIR="$builddir" \
   OSVDI_SANITIZE="${OSVDI_SANITIZE:-1}" ${OSVDI_TEST_ORDER:+OSVDI_TEST_ORDER=$OSVDI_TEST_ORDER} \
-  bash -c 'cd "$1" && shift && exec scripts/test "$@"' osvdi-d13 "$src" "$@" || rc=$?
+  bash -c 'cd "$1" && shift && exec "$@"' osvdi-d13 "$src" "$@" || rc=$?
 exit $rc
