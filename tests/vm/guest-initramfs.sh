@@ -35,6 +35,9 @@ if [ -n "${2:-}" ]; then
   [ -f "$work/mod/ps/psmouse.ko" ] && mv "$work/mod/ps/psmouse.ko" "$work/mod/"
   rm -rf "$work/mod/ps"
   osvdi_kmod_add "$kmods" "$work/mod/gpu" drivers/gpu/drm/virtio/virtio-gpu
+  # What the first set loads already (virtio on 6.1) is not loaded twice.
+  grep -vxF -f "$work/mod/order" "$work/mod/gpu/order" > "$work/mod/gpu/order.t" || true
+  mv "$work/mod/gpu/order.t" "$work/mod/gpu/order"
   # The guest's cursor program: static, from this tree (libdrm's headers).
   ${CC:-cc} -static -O2 -Wall -I/usr/include/libdrm \
     -o "$work/bin/guest-cursor" "$(dirname "$0")/guest-cursor.c"
