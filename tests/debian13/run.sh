@@ -60,21 +60,22 @@ else
   builddir=${OSVDI_D13_BUILDDIR:-build/d13}
 fi
 inner=$D13_ROOT$src
-cleanup () {
-  if mountpoint -q "$inner"; then umount "$inner" 2>/dev/null || umount -l "$inner"; fi
-  d13_umount
-}
 d13_mount
-trap cleanup EXIT
+trap d13_umount EXIT
 mkdir -p "$inner"
-mountpoint -q "$inner" || mount --bind "$src" "$inner"
-rc=0
 if [ "${1:-}" = --run ]; then
   shift
 else
   set -- scripts/test "$@"
 fi
-d13_chroot env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+# The checkout goes in at the same path, in a mount namespace of this run's
+# own: several runs at once each see it, and it goes when the run ends.
+rc=0
+unshare --mount --propagation slave -- bash -c '
+  mount --bind "$1" "$2$1" && root=$2 && shift 2 &&
+  exec env LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$root" "$@"' \
+  osvdi-d13 "$src" "$D13_ROOT" \
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
   TERM="${TERM:-dumb}" OSVDI_DISTRO=native OSVDI_BUILDDIR="$builddir" \
   OSVDI_SANITIZE="${OSVDI_SANITIZE:-1}" ${OSVDI_TEST_ORDER:+OSVDI_TEST_ORDER=$OSVDI_TEST_ORDER} \
   bash -c 'cd "$1" && shift && exec "$@"' osvdi-d13 "$src" "$@" || rc=$?
