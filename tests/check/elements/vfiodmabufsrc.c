@@ -766,6 +766,7 @@ GST_START_TEST (test_stress_navigation_vs_stop)
 {
   Stress s = { 0 };
   GstHarnessThread *restarter, *events;
+  GstEvent *move;
   gint fd;
   guint restarts, sent;
 
@@ -776,9 +777,11 @@ GST_START_TEST (test_stress_navigation_vs_stop)
   s.h = harness_new (fd, NULL, FALSE);
   gst_buffer_unref (pull (s.h));
 
-  events = gst_harness_stress_send_upstream_event_start (s.h,
-      gst_navigation_event_new_mouse_move (10, 20,
-          GST_NAVIGATION_MODIFIER_NONE));
+  /* The stress thread takes a reference of its own. */
+  move = gst_navigation_event_new_mouse_move (10, 20,
+      GST_NAVIGATION_MODIFIER_NONE);
+  events = gst_harness_stress_send_upstream_event_start (s.h, move);
+  gst_event_unref (move);
   restarter = gst_harness_stress_custom_start (s.h, NULL, restart, &s, 0);
   fail_unless (rounds_wait (&s.rounds, 40, 240) >= 40,
       "40 restarts took longer than 4 minutes");
