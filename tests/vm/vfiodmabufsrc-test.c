@@ -191,6 +191,7 @@ GST_START_TEST (test_mbochs_dmabuf_and_mode_change)
 {
   Guest g;
   GstElement *p;
+  GstMessage *m;
   GstSample *s;
 
   guest_open (&g, "mbochs", "mbochs-small", MBOCHS_UUID);
@@ -225,8 +226,10 @@ GST_START_TEST (test_mbochs_dmabuf_and_mode_change)
 
   /* Display disabled: waiting; enabled again: frames again. */
   set_mode (&g, 0, 0);
-  fail_unless (wait_message (p, GST_MESSAGE_ELEMENT, 5000) != NULL,
-      "no waiting-for-display message");
+  m = wait_message (p, GST_MESSAGE_ELEMENT, 5000);
+  fail_unless (m != NULL, "no waiting-for-display message");
+  /* A message holds its source element: unreffed, or the pipeline leaks. */
+  gst_message_unref (m);
   set_mode (&g, 1024, 768);
   draw (&g, 1024, 768, 1024, 3);
   s = pull_size (p, 1024, 768);
@@ -341,7 +344,9 @@ GST_START_TEST (test_no_mode_yet_and_prompt_stop)
   /* Waiting again, then NULL: unlock wakes it (the test's timeout would
    * catch a hang). */
   set_mode (&g, 0, 0);
-  fail_unless (wait_message (p, GST_MESSAGE_ELEMENT, 5000) != NULL);
+  m = wait_message (p, GST_MESSAGE_ELEMENT, 5000);
+  fail_unless (m != NULL);
+  gst_message_unref (m);
   fail_unless (gst_element_set_state (p, GST_STATE_NULL)
       == GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (p);
