@@ -51,17 +51,21 @@ osvdi_dmabuf_cache_get (OsvdiDmabufCache * c, guint64 key, gint fd,
 {
   GstMemory *mem;
   gint own;
+  gboolean tiled_ok = FALSE;
 
-#if !GST_CHECK_VERSION (1, 24, 0)
-  /* The caps fell back to system memory: a tiled plane mapped as linear
-   * pixels would be garbage. */
-  if (modifier != 0) {
+#if GST_CHECK_VERSION (1, 24, 0)
+  /* DMA_DRM caps carry the modifier to an importer. */
+  tiled_ok = !mapped;
+#endif
+  /* The caps fell back to system memory (on GStreamer 1.22, whose caps
+   * carry no modifier, always for a tiled plane): a tiled plane mapped as
+   * linear pixels would be garbage. */
+  if (modifier != 0 && !tiled_ok) {
     g_set_error (error, OSVDI_DMABUF_CACHE_ERROR,
         OSVDI_DMABUF_CACHE_ERROR_TILED, "DRM modifier 0x%016"
         G_GINT64_MODIFIER "x", modifier);
     return NULL;
   }
-#endif
   /* The kernel maps a dmabuf in whole pages of its exported size: one that
    * is not a page multiple (mbochs exports stride x height) reaches an
    * importer fine but cannot be mapped for system memory. */

@@ -644,8 +644,10 @@ no_wrapper:
     else if (g_error_matches (error, OSVDI_DMABUF_CACHE_ERROR,
             OSVDI_DMABUF_CACHE_ERROR_TILED))
       GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-          ("The guest's scanout is tiled, which GStreamer 1.22 cannot "
-              "carry."), ("%s", error->message));
+          ("The guest's scanout is tiled: it cannot be read as system "
+              "memory, and downstream takes no dmabuf in its layout "
+              "(GStreamer 1.22 carries no modifiers at all)."), ("%s",
+              error->message));
     else
       GST_ELEMENT_ERROR (self, RESOURCE, READ,
           ("Could not take the guest's scanout dmabuf."), ("%s",

@@ -125,6 +125,7 @@ osvdi_launcher_config_load (const gchar * path, gboolean allow_missing,
   return cfg;
 
 fail:
+  g_clear_error (&e);
   g_key_file_free (kf);
   g_free (dir);
   osvdi_launcher_config_free (cfg);

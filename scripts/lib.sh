@@ -9,10 +9,17 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
  openssl iproute2 libdrm-dev"
 # osvdi-launcher and its tests against a real libvirtd; the micro-VM tests
-# (tests/vm/build-modules.sh adds the kernel packages of Debian's current ABI).
+# (tests/vm/build-modules.sh adds the kernel packages of Debian's current ABI;
+# the kernel source follows the release: 6.1 on Debian 12, 6.12 on 13).
+# Debian 13's names are the same but for the kernel source; its root gets
+# them as the `build` set of tests/openstack/debian13-root.sh.
+case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
+  13) osvdi_linux_source=linux-source-6.12 ;;
+  *) osvdi_linux_source=linux-source-6.1 ;;
+esac
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
- linux-source-6.1"
+ $osvdi_linux_source"
 
 osvdi_missing_packages () {
   local p missing=""

@@ -36,6 +36,7 @@ struct _OsvdiFakeQemu
   GDBusConnection *display, *listener;
   GDBusNodeInfo *info;
   gint dmabuf;
+  guint64 modifier;
   GBytes *pixels;               /* 2D mode's scanout */
   guint width, height, stride;
   GMutex lock;
@@ -134,7 +135,7 @@ method_call (GDBusConnection * c, const gchar * sender, const gchar * path,
     g_unix_fd_list_append (out, f->dmabuf, NULL);
     method = "ScanoutDMABUF";
     args = g_variant_new ("(huuuutb)", 0, f->width, f->height, f->stride,
-        0x34325258 /* XR24 */ , (guint64) 0, TRUE);
+        0x34325258 /* XR24 */ , f->modifier, TRUE);
   } else {
     method = "Scanout";
     args = g_variant_new ("(uuuu@ay)", f->width, f->height, f->stride,
@@ -200,6 +201,14 @@ OsvdiFakeQemu *
 osvdi_fake_qemu_new (guint width, guint height, guint stride, gint dmabuf,
     const guint8 * pixels, gint * element_fd)
 {
+  return osvdi_fake_qemu_new_modifier (width, height, stride, dmabuf, 0,
+      pixels, element_fd);
+}
+
+OsvdiFakeQemu *
+osvdi_fake_qemu_new_modifier (guint width, guint height, guint stride,
+    gint dmabuf, guint64 modifier, const guint8 * pixels, gint * element_fd)
+{
   OsvdiFakeQemu *f = g_new0 (OsvdiFakeQemu, 1);
   gint sv[2];
 
@@ -207,6 +216,7 @@ osvdi_fake_qemu_new (guint width, guint height, guint stride, gint dmabuf,
     g_error ("fake QEMU: socketpair: %s", g_strerror (errno));
   f->server_end = sv[1];
   f->dmabuf = dmabuf;
+  f->modifier = modifier;
   if (dmabuf < 0)
     f->pixels = g_bytes_new (pixels, (gsize) stride * height);
   f->width = width;

@@ -23,6 +23,10 @@ typedef struct _OsvdiFakeQemu OsvdiFakeQemu;
  * display connection, for qemu-display-fd (the caller closes it). */
 OsvdiFakeQemu *osvdi_fake_qemu_new (guint width, guint height, guint stride,
     gint dmabuf, const guint8 * pixels, gint * element_fd);
+/* The same, the GL scanout with DRM format modifier @modifier (0: linear). */
+OsvdiFakeQemu *osvdi_fake_qemu_new_modifier (guint width, guint height,
+    guint stride, gint dmabuf, guint64 modifier, const guint8 * pixels,
+    gint * element_fd);
 
 /* TRUE once the listener took the scanout. */
 gboolean osvdi_fake_qemu_wait_scanout (OsvdiFakeQemu * f, guint ms);

@@ -24,6 +24,14 @@ declare -A D13_SETS=(
   [nova-unit]="python3-nova python3-stestr python3-oslotest python3-requests-mock
     python3-ddt python3-testtools python3-fixtures python3-testscenarios
     python3-wsgi-intercept python3-flake8"
+  [build]="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    openssl iproute2 libdrm-dev python3 libvirt-dev libxml2-dev
+    libvirt-daemon-system libvirt-clients python3-libvirt qemu-system-x86
+    busybox-static kmod cpio xz-utils linux-source-6.12 linux-headers-amd64"
 )
 
 d13_skip () { echo "SKIP: $*" >&2; exit 77; }

@@ -25,19 +25,19 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$busybox" "$work/bin/busybox"
 if [ -n "${2:-}" ]; then
-  kmods=$(ls -d "$2"/image/lib/modules/*/kernel | head -1)
-  mkdir -p "$work/mod"
-  for m in drivers/input/mouse/psmouse drivers/virtio/virtio_ring \
-      drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
-      drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci; do
-    cp "$kmods/$m.ko" "$work/mod/"
-  done
-  cp "$kmods/drivers/virtio/virtio_input.ko" "$work/vi.ko"
-  mkdir -p "$work/mod/gpu"
-  for m in gpu/drm/drm gpu/drm/drm_kms_helper gpu/drm/drm_shmem_helper \
-      virtio/virtio_dma_buf gpu/drm/virtio/virtio-gpu; do
-    cp "$kmods/drivers/$m.ko" "$work/mod/gpu/"
-  done
+  . "$(dirname "$0")/kmod.sh"
+  kmods=$(ls -d "$2"/image/lib/modules/* | head -1)
+  osvdi_kmod_add "$kmods" "$work/mod" drivers/virtio/virtio_pci
+  osvdi_kmod_add "$kmods" "$work/mod/vi" drivers/virtio/virtio_input
+  [ -f "$work/mod/vi/virtio_input.ko" ] && mv "$work/mod/vi/virtio_input.ko" "$work/vi.ko"
+  rm -rf "$work/mod/vi"
+  osvdi_kmod_add "$kmods" "$work/mod/ps" drivers/input/mouse/psmouse
+  [ -f "$work/mod/ps/psmouse.ko" ] && mv "$work/mod/ps/psmouse.ko" "$work/mod/"
+  rm -rf "$work/mod/ps"
+  osvdi_kmod_add "$kmods" "$work/mod/gpu" drivers/gpu/drm/virtio/virtio-gpu
+  # What the first set loads already (virtio on 6.1) is not loaded twice.
+  grep -vxF -f "$work/mod/order" "$work/mod/gpu/order" > "$work/mod/gpu/order.t" || true
+  mv "$work/mod/gpu/order.t" "$work/mod/gpu/order"
   # The guest's cursor program: static, from this tree (libdrm's headers).
   ${CC:-cc} -static -O2 -Wall -I/usr/include/libdrm \
     -o "$work/bin/guest-cursor" "$(dirname "$0")/guest-cursor.c"
@@ -50,16 +50,12 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmpfs /tmp
 echo OSVDI-GUEST-UP > /dev/ttyS0
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci; do
-  [ -f /mod/$m.ko ] && insmod /mod/$m.ko
-done
+[ -f /mod/order ] && for m in $(cat /mod/order); do insmod /mod/$m.ko; done
 # osvdi.tablet on the command line: the virtio tablet from the start.
 grep -q osvdi.tablet /proc/cmdline && [ -f /vi.ko ] && insmod /vi.ko
 # osvdi.cursor: virtio-gpu's DRM driver, and a hardware cursor on it.
 if grep -q osvdi.cursor /proc/cmdline && [ -x /bin/guest-cursor ]; then
-  for m in drm drm_kms_helper drm_shmem_helper virtio_dma_buf virtio-gpu; do
-    insmod /mod/gpu/$m.ko
-  done
+  for m in $(cat /mod/gpu/order); do insmod /mod/gpu/$m.ko; done
   /bin/guest-cursor 300 200 > /dev/ttyS0 &
 fi
 if [ -f /mod/psmouse.ko ] && insmod /mod/psmouse.ko; then

@@ -21,4 +21,6 @@ if [ ! -f "$out/vmlinuz" ]; then
     && cp "image/boot/vmlinuz-$kver" vmlinuz.tmp \
     && rm -f linux-image-"$kver"_*.deb && mv vmlinuz.tmp vmlinuz)
 fi
+. "$(dirname "$0")/kmod.sh"
+osvdi_kmod_prepare "$out/image" "$(ls "$out/image/lib/modules" 2>/dev/null || ls "$out/image/usr/lib/modules")" >&2
 echo "$out/vmlinuz"

@@ -10,36 +10,29 @@ set -euo pipefail
 out=$(realpath "$1")
 script=$(realpath "$2")
 shift 2
+. "$(dirname "$0")/kmod.sh"
 kver=$(ls "$out/image/lib/modules")
-mods="$out/image/lib/modules/$kver/kernel"
+mods="$out/image/lib/modules/$kver"
 work=$(mktemp -d -t osvdi-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 mkdir -p "$work/initrd/bin" "$work/initrd/mod" "$work/initrd/proc" \
   "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/host"
 cp /bin/busybox "$work/initrd/bin/busybox"
-order=""
-for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
-    drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev \
-    drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio fs/netfs/netfs \
-    fs/fscache/fscache fs/9p/9p virt/lib/irqbypass drivers/vfio/vfio \
-    drivers/vfio/vfio_iommu_type1 drivers/vfio/mdev/mdev; do
-  cp "$mods/$m.ko" "$work/initrd/mod/"
-  order="$order $(basename "$m")"
-done
+osvdi_kmod_add "$mods" "$work/initrd/mod" drivers/virtio/virtio_pci \
+  net/9p/9pnet_virtio fs/9p/9p virt/lib/irqbypass drivers/vfio/vfio \
+  drivers/vfio/vfio_iommu_type1 drivers/vfio/mdev/mdev
 cp "$out/mbochs.ko" "$out/mdpy.ko" "$out/mtty.ko" "$work/initrd/mod/"
-order="$order mbochs mdpy mtty"
+printf '%s\n' mbochs mdpy mtty >> "$work/initrd/mod/order"
 # OSVDI_VM_PORT=P forwards 127.0.0.1:P on the host to port 5900 in the VM.
 net="" netup=""
 if [ -n "${OSVDI_VM_PORT:-}" ]; then
-  for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
-    cp "$mods/$m.ko" "$work/initrd/mod/"
-    order="$order $(basename "$m")"
-  done
+  osvdi_kmod_add "$mods" "$work/initrd/mod" drivers/net/virtio_net
   net="-netdev user,id=n0,hostfwd=tcp:127.0.0.1:$OSVDI_VM_PORT-:5900 -device virtio-net-pci,netdev=n0"
   netup="ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0"
 fi
 
+order=$(tr '\n' ' ' < "$work/initrd/mod/order")
 args=""
 for a in "$@"; do args="$args '$a'"; done
 cat > "$work/initrd/init" <<INIT

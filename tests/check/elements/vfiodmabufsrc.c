@@ -143,6 +143,95 @@ GST_START_TEST (test_gl_scanout_wrapped_once)
 
 GST_END_TEST;
 
+/* DRM format modifiers (issue #15). GStreamer >= 1.24 describes a dmabuf
+ * as format=DMA_DRM with drm-format "FOURCC[:MODIFIER]": a linear and a
+ * tiled (Intel X-tiled) scanout go out as that dmabuf with the modifier in
+ * the caps. In system memory a tiled plane is an error on every version,
+ * never tiles read as rows of pixels. */
+#define X_TILED G_GUINT64_CONSTANT (0x0100000000000001)
+
+GST_START_TEST (test_modifier_in_dma_drm_caps)
+{
+#if GST_CHECK_VERSION (1, 24, 0)
+  static const struct
+  {
+    guint64 modifier;
+    const gchar *drm_format;
+  } cases[] = {
+    {0, "XR24"},
+    {X_TILED, "XR24:0x0100000000000001"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    gint dmabuf = memfd_new (H, 0x48), fd;
+    OsvdiFakeQemu *f = osvdi_fake_qemu_new_modifier (W, H, STRIDE, dmabuf,
+        cases[i].modifier, NULL, &fd);
+    GstHarness *h = harness_new (fd, "video/x-raw(memory:DMABuf), "
+        "format=DMA_DRM", FALSE);
+    GstBuffer *buf;
+    GstCaps *caps;
+    GstStructure *st;
+
+    buf = pull (h);
+    fail_unless (fd_inode (buffer_fd (buf)) == fd_inode (dmabuf),
+        "case %u: the frame is not the scanout's dmabuf", i);
+    caps = gst_pad_get_current_caps (h->sinkpad);
+    fail_unless (caps != NULL);
+    st = gst_caps_get_structure (caps, 0);
+    fail_unless_equals_string (gst_structure_get_string (st, "format"),
+        "DMA_DRM");
+    fail_unless_equals_string (gst_structure_get_string (st, "drm-format"),
+        cases[i].drm_format);
+    fail_unless (gst_caps_features_contains (gst_caps_get_features (caps, 0),
+            GST_CAPS_FEATURE_MEMORY_DMABUF));
+    gst_caps_unref (caps);
+    gst_buffer_unref (buf);
+    gst_harness_teardown (h);
+    osvdi_fake_qemu_free (f);
+    close (dmabuf);
+  }
+#else
+  /* GStreamer 1.22 has no DMA_DRM: test_tiled_in_system_memory covers it. */
+#endif
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_tiled_in_system_memory)
+{
+  gint dmabuf = memfd_new (H, 0x49), fd;
+  OsvdiFakeQemu *f = osvdi_fake_qemu_new_modifier (W, H, STRIDE, dmabuf,
+      X_TILED, NULL, &fd);
+  gchar *desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! "
+      "video/x-raw ! fakesink", fd);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstMessage *m;
+  GError *error = NULL;
+
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 60 * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error within 60 s");
+  gst_message_parse_error (m, &error, NULL);
+  fail_unless (g_error_matches (error, GST_STREAM_ERROR,
+          GST_STREAM_ERROR_FORMAT), "%s", error->message);
+  fail_unless (strstr (error->message, "tiled") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+  gst_message_unref (m);
+
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  osvdi_fake_qemu_free (f);
+  close (dmabuf);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 /* Defect 2: a GstVideoMeta only where downstream takes one (a default
  * stride needs none), in 2D mode and for a GL scanout in system memory. */
 GST_START_TEST (test_video_meta_only_when_asked)
@@ -610,6 +699,7 @@ GST_START_TEST (test_stress_unlock_vs_create)
   GstHarnessThread *toggler, *updater;
   gint fd;
   guint toggles, updates;
+  gint64 end;
   GstBuffer *buf;
 
   g_mutex_init (&s.rounds.lock);
@@ -624,6 +714,13 @@ GST_START_TEST (test_stress_unlock_vs_create)
       0);
   fail_unless (rounds_wait (&s.rounds, 300, 120) >= 300,
       "300 pause/play rounds took longer than 2 minutes");
+  /* And on until a frame went out between two of them: GStreamer 1.26
+   * changes state fast enough that 300 rounds can pass before QEMU's next
+   * update reaches a playing create(). */
+  end = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+  while (gst_harness_buffers_received (s.h) < 2
+      && g_get_monotonic_time () < end)
+    rounds_wait (&s.rounds, rounds_wait (&s.rounds, 0, 0) + 1, 120);
   toggles = gst_harness_stress_thread_stop (toggler);
   updates = gst_harness_stress_thread_stop (updater);
   fail_unless (toggles >= 300 && updates > 0);
@@ -669,6 +766,7 @@ GST_START_TEST (test_stress_navigation_vs_stop)
 {
   Stress s = { 0 };
   GstHarnessThread *restarter, *events;
+  GstEvent *move;
   gint fd;
   guint restarts, sent;
 
@@ -679,9 +777,11 @@ GST_START_TEST (test_stress_navigation_vs_stop)
   s.h = harness_new (fd, NULL, FALSE);
   gst_buffer_unref (pull (s.h));
 
-  events = gst_harness_stress_send_upstream_event_start (s.h,
-      gst_navigation_event_new_mouse_move (10, 20,
-          GST_NAVIGATION_MODIFIER_NONE));
+  /* The stress thread takes a reference of its own. */
+  move = gst_navigation_event_new_mouse_move (10, 20,
+      GST_NAVIGATION_MODIFIER_NONE);
+  events = gst_harness_stress_send_upstream_event_start (s.h, move);
+  gst_event_unref (move);
   restarter = gst_harness_stress_custom_start (s.h, NULL, restart, &s, 0);
   fail_unless (rounds_wait (&s.rounds, 40, 240) >= 40,
       "40 restarts took longer than 4 minutes");
@@ -800,6 +900,8 @@ vfiodmabufsrc_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 300);
   tcase_add_test (tc, test_gl_scanout_wrapped_once);
+  tcase_add_test (tc, test_modifier_in_dma_drm_caps);
+  tcase_add_test (tc, test_tiled_in_system_memory);
   tcase_add_test (tc, test_video_meta_only_when_asked);
   tcase_add_test (tc, test_replaced_scanout_fd);
   tcase_add_test (tc, test_keyframe_request_without_damage);
