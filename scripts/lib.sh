@@ -12,6 +12,7 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
 # (tests/vm/build-modules.sh adds the kernel packages of Debian's current ABI).
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
+ python3-yaml
  linux-source-6.1"
 
 osvdi_missing_packages () {
