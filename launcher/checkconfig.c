@@ -14,8 +14,9 @@ compare_paths (gconstpointer a, gconstpointer b)
 
 gint
 osvdi_check_config (const OsvdiLauncherConfig * cfg,
-    const gchar * config_path)
+    const OsvdiPlacementConfig * pcfg, const gchar * config_path)
 {
+  OsvdiProviderConfig *pc;
   GDir *dir;
   GError *error = NULL;
   const gchar *name;
@@ -112,5 +113,16 @@ osvdi_check_config (const OsvdiLauncherConfig * cfg,
     bad = TRUE;
   }
   g_ptr_array_unref (files);
+  pc = osvdi_provider_config_compute (cfg, pcfg, &error);
+  if (pc) {
+    g_print ("placement: %s%s%s\n", pc->summary, pcfg->provider_config ?
+        "; written at start to " : "", pcfg->provider_config ?
+        pcfg->provider_config : "");
+    osvdi_provider_config_free (pc);
+  } else {
+    g_print ("placement: ERROR: %s\n", error->message);
+    g_clear_error (&error);
+    bad = TRUE;
+  }
   return bad ? 1 : 0;
 }

@@ -12,7 +12,8 @@
  * This file: options, signals, systemd, the main loop. Where the rest is:
  * session.c (one session's state machine), supervisor.c (sessions and their
  * children), libvirtconn.c (libvirt), publish.c (.vv files, metadata),
- * flavor.c (flavor files, pipelines), checkconfig.c (--check-config).
+ * flavor.c (flavor files, pipelines), checkconfig.c (--check-config),
+ * provider.c (the Placement provider config for nova-compute).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -22,11 +23,13 @@
 #include "launcherconfig.h"
 #include "libvirtconn.h"
 #include "log.h"
+#include "provider.h"
 #include "publish.h"
 #include "supervisor.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -103,6 +106,56 @@ on_sessions_gone (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static gchar *write_provider_path;
+static gboolean write_provider;
+
+static gboolean
+on_write_provider_option (const gchar * name, const gchar * value,
+    gpointer data, GError ** error)
+{
+  write_provider = TRUE;
+  g_free (write_provider_path);
+  write_provider_path = g_strdup (value && *value ? value : "-");
+  return TRUE;
+}
+
+/* --write-provider-config: FILE (atomically) or stdout ("-"). */
+static gint
+write_provider_config (const OsvdiLauncherConfig * cfg,
+    const OsvdiPlacementConfig * pcfg, const gchar * path)
+{
+  OsvdiProviderConfig *pc;
+  GError *error = NULL;
+  gint ret = 0;
+
+  pc = osvdi_provider_config_compute (cfg, pcfg, &error);
+  if (!pc) {
+    g_printerr ("osvdi-launcher: cannot count the encoder sessions: %s\n",
+        error->message);
+    g_clear_error (&error);
+    return 1;
+  }
+  if (strcmp (path, "-") == 0) {
+    fputs (pc->yaml, stdout);
+    if (fflush (stdout) != 0)
+      ret = 1;
+  } else {
+    if (!g_str_has_suffix (path, ".yaml"))
+      g_printerr ("osvdi-launcher: note: nova-compute reads only *.yaml "
+          "files; %s will be ignored by it\n", path);
+    if (!osvdi_provider_config_write (pc, path, &error)) {
+      g_printerr ("osvdi-launcher: cannot write the provider config: %s\n",
+          error->message);
+      g_clear_error (&error);
+      ret = 1;
+    } else {
+      g_printerr ("osvdi-launcher: wrote %s: %s\n", path, pc->summary);
+    }
+  }
+  osvdi_provider_config_free (pc);
+  return ret;
+}
+
 static gboolean
 on_terminate (gpointer data)
 {
@@ -132,11 +185,17 @@ main (int argc, char **argv)
         "FILE"},
     {"check-config", 0, 0, G_OPTION_ARG_NONE, &check,
         "Validate launcher.conf and every flavor file, then exit", NULL},
+    {"write-provider-config", 0, G_OPTION_FLAG_OPTIONAL_ARG,
+          G_OPTION_ARG_CALLBACK, on_write_provider_option,
+          "Write nova-compute's Placement provider config (encoder sessions "
+          "this host can carry) to FILE or stdout ('-', the default), then "
+          "exit", "FILE"},
     {NULL}
   };
   GOptionContext *ctx = g_option_context_new ("- one OSVDI pipeline per VM");
   GError *error = NULL;
   Launcher l = { 0 };
+  OsvdiPlacementConfig *pcfg;
   gboolean explicit_config;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -152,7 +211,16 @@ main (int argc, char **argv)
   l.cfg = osvdi_launcher_config_load (config_path, !explicit_config, &error);
   if (!l.cfg) {
     g_printerr ("osvdi-launcher: %s\n", error->message);
-    return check ? 1 : 2;
+    return check || write_provider ? 1 : 2;
+  }
+  pcfg = osvdi_placement_config_load (config_path, !explicit_config, &error);
+  if (!pcfg) {
+    g_printerr ("osvdi-launcher: %s\n", error->message);
+    if (check)
+      g_print ("%s: ERROR: %s\n", config_path, error->message);
+    g_clear_error (&error);
+    osvdi_launcher_config_free (l.cfg);
+    return check || write_provider ? 1 : 2;
   }
   if (uri) {
     g_free (l.cfg->uri);
@@ -168,13 +236,18 @@ main (int argc, char **argv)
     g_free (dir);
   }
 
-  if (check) {
+  if (check || write_provider) {
     gint ret;
 
     gst_init (NULL, NULL);
-    ret = osvdi_check_config (l.cfg, config_path);
+    if (check)
+      ret = osvdi_check_config (l.cfg, pcfg, config_path);
+    else
+      ret = write_provider_config (l.cfg, pcfg, write_provider_path);
+    osvdi_placement_config_free (pcfg);
     osvdi_launcher_config_free (l.cfg);
     g_free (config_path);
+    g_free (write_provider_path);
     return ret;
   }
 
@@ -184,6 +257,15 @@ main (int argc, char **argv)
     return 2;
   }
   osvdi_publish_vv_remove_all (l.cfg);
+  if (pcfg->provider_config) {
+    /* nova-compute reads it once at its start; the unit orders us before
+     * it, and READY=1 comes after this. */
+    gst_init (NULL, NULL);
+    if (write_provider_config (l.cfg, pcfg, pcfg->provider_config) != 0)
+      LOG_WARN ("the provider config %s is not up to date; nova-compute "
+          "keeps what it read", pcfg->provider_config);
+  }
+  osvdi_placement_config_free (pcfg);
 
   l.lc = osvdi_libvirt_conn_new (l.cfg->uri, &error);
   if (!l.lc) {

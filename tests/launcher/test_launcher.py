@@ -14,6 +14,8 @@
 # Usage: test_launcher.py BUILD_DIR   (exit 77 = skipped, with the reason)
 
 import configparser
+import glob
+import json
 import os
 import random
 import re
@@ -34,6 +36,10 @@ try:
     import libvirt
 except ImportError:
     libvirt = None
+try:
+    import yaml
+except ImportError:
+    yaml = None
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 NS = "https://opendev.org/osvdi/xmlns/libvirt/1.0"
@@ -976,6 +982,240 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("port-min must be a number", out)
 
 
+class ProviderConfigTest(unittest.TestCase):
+    """--write-provider-config: nova-compute's Placement provider config."""
+
+    RC = "CUSTOM_OSVDI_ENCODER_SESSION"
+    X264 = CheckConfigTest.GOOD
+    NVENC = ("[flavor]\npipeline=videotestsrc ! nvh264enc ! h264parse ! "
+             "spicesink port=${SPICE_PORT}\n")
+    # What g_get_num_processors() counts: the CPUs this process may run on.
+    CORES = len(os.sched_getaffinity(0))
+    NOVA_ROOT = "/var/cache/osvdi/debian13-root"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="osvdi-provider-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def run_launcher(self, files, launcher_conf="[launcher]\n", args=("--write-provider-config",)):
+        flavors = os.path.join(self.tmp, "flavors.d")
+        shutil.rmtree(flavors, ignore_errors=True)
+        os.makedirs(flavors)
+        for name, text in files.items():
+            with open(os.path.join(flavors, name), "w") as f:
+                f.write(text)
+        conf = os.path.join(self.tmp, "launcher.conf")
+        with open(conf, "w") as f:
+            f.write(launcher_conf)
+        return subprocess.run([f"{BUILD}/launcher/osvdi-launcher", "--config", conf] + list(args),
+                              capture_output=True, text=True,
+                              env=dict(os.environ,
+                                       GST_REGISTRY_1_0=os.path.join(self.tmp, "reg.bin")))
+
+    def provider(self, files, launcher_conf="[launcher]\n"):
+        p = self.run_launcher(files, launcher_conf)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr[-3000:])
+        doc = yaml.safe_load(p.stdout)
+        self.assertEqual(doc["meta"], {"schema_version": "1.0"})
+        return doc, p.stdout
+
+    def inventory(self, doc, rc=RC):
+        self.assertEqual(len(doc["providers"]), 1, doc)
+        prov = doc["providers"][0]
+        # Nova's placeholder for the compute node's own provider is a uuid.
+        self.assertEqual(prov["identification"], {"uuid": "$COMPUTE_NODE"})
+        [inv] = prov["inventories"]["additional"]
+        self.assertEqual(list(inv), [rc])
+        inv = inv[rc]
+        self.assertEqual(sorted(inv), ["allocation_ratio", "max_unit", "min_unit",
+                                       "reserved", "step_size", "total"])
+        self.assertEqual((inv["min_unit"], inv["step_size"], inv["allocation_ratio"]),
+                         (1, 1, 1.0))
+        self.assertEqual(inv["max_unit"], inv["total"])
+        return inv
+
+    def test_software_only_counts_cores(self):
+        doc, text = self.provider({"default.conf": self.X264, "vdi.sw.conf": self.X264})
+        inv = self.inventory(doc)
+        self.assertEqual((inv["total"], inv["reserved"]), (self.CORES, 0))
+        self.assertIn(f"software (x264enc): {self.CORES}: {self.CORES} core", text)
+        self.assertIn("sessions-per-core", text)
+        for per_core, total in (("2", 2 * self.CORES), ("0.5", self.CORES // 2)):
+            with self.subTest(per_core):
+                doc, _ = self.provider({"default.conf": self.X264},
+                                       f"[placement]\nsessions-per-core={per_core}\n")
+                if total:
+                    self.assertEqual(self.inventory(doc)["total"], total)
+                else:
+                    self.assertEqual(doc["providers"], [])
+
+    def test_override_total_reserved_and_class(self):
+        doc, text = self.provider({"default.conf": self.X264},
+                                  "[placement]\ntotal=7\nreserved=2\n"
+                                  "resource-class=CUSTOM_VDI_ENC\n")
+        inv = self.inventory(doc, "CUSTOM_VDI_ENC")
+        self.assertEqual((inv["total"], inv["reserved"]), (7, 2))
+        self.assertIn(f"forced by [placement] total (computed: {self.CORES})", text)
+        # Placement refuses reserved above total: it is cut to the total.
+        doc, text = self.provider({"default.conf": self.X264}, "[placement]\ntotal=3\nreserved=9\n")
+        inv = self.inventory(doc)
+        self.assertEqual((inv["total"], inv["reserved"]), (3, 3))
+        self.assertIn("reserved is 9, more than the total", text)
+
+    def test_nvenc_flavor_without_nvidia_device_adds_nothing(self):
+        if glob.glob("/dev/nvidia[0-9]*"):
+            self.skipTest("this host has /dev/nvidia* devices")
+        doc, text = self.provider({"default.conf": self.X264, "vdi.nvidia.conf": self.NVENC},
+                                  "[placement]\nsessions-per-nvenc-gpu=16\n")
+        # No NVIDIA device here (and no nvh264enc element): NVENC adds 0,
+        # the total is the software figure alone.
+        self.assertEqual(self.inventory(doc)["total"], self.CORES)
+        [line] = [l for l in text.splitlines() if l.startswith("#   NVENC (nvh264enc): ")]
+        self.assertIn("NVENC (nvh264enc): 0: ", line)
+        self.assertIn("no /dev/nvidia[0-9]* device", line)
+        self.assertIn("vdi.nvidia.conf: nvh264enc (NVENC)", text)
+
+    def test_no_encoder_means_no_inventory(self):
+        doc, text = self.provider({"default.conf": "[flavor]\npipeline=videotestsrc ! "
+                                   "jpegenc ! spicesink port=${SPICE_PORT}\n"})
+        # Placement takes no inventory with total 0.
+        self.assertEqual(doc["providers"], [])
+        self.assertIn("jpegenc (no capacity figure for it: not counted)", text)
+
+    def test_unknown_resource_class_is_refused(self):
+        for rc in ("OSVDI_ENCODER_SESSION", "CUSTOM_osvdi", "CUSTOM_", "CUSTOM_A-B"):
+            with self.subTest(rc):
+                p = self.run_launcher({"default.conf": self.X264},
+                                      f"[placement]\nresource-class={rc}\n")
+                self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+                self.assertEqual(p.stdout, "")
+                self.assertIn(f'resource-class "{rc}" is not a custom resource class',
+                              p.stderr)
+
+    def test_broken_launcher_conf_exits_1(self):
+        cases = {"garbage [[[\n": "launcher.conf",
+                 "[spice]\nport-min=lots\n": "port-min must be a number",
+                 "[placement]\nsessions-per-core=lots\n": "sessions-per-core must be a number",
+                 "[placement]\nsessions-per-va-gpu=-1\n": "sessions-per-va-gpu must be a whole",
+                 "[placement]\ntotal=many\n": "[placement] total must be a whole",
+                 "[placement]\nprovider-config=relative.yaml\n": "must be an absolute path"}
+        for conf, expect in cases.items():
+            with self.subTest(conf):
+                p = self.run_launcher({"default.conf": self.X264}, conf)
+                self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+                self.assertEqual(p.stdout, "")
+                self.assertIn(expect, p.stderr)
+
+    def test_file_is_written_whole_and_readable(self):
+        out = os.path.join(self.tmp, "provider", "osvdi.yaml")
+        p = self.run_launcher({"default.conf": self.X264},
+                              args=["--write-provider-config=" + out])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot write the provider config", p.stderr)
+        os.makedirs(os.path.dirname(out))
+        with open(out, "w") as f:
+            f.write("old")
+        p = self.run_launcher({"default.conf": self.X264},
+                              args=["--write-provider-config=" + out])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "")
+        self.assertEqual(os.listdir(os.path.dirname(out)), ["osvdi.yaml"])
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o644)
+        with open(out) as f:
+            self.assertEqual(self.inventory(yaml.safe_load(f))["total"], self.CORES)
+        p = self.run_launcher({"default.conf": self.X264},
+                              args=["--write-provider-config=" + out[:-5] + ".conf"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("nova-compute reads only *.yaml", p.stderr)
+        p = self.run_launcher({"default.conf": self.X264}, args=["--write-provider-config=-"])
+        self.assertEqual(self.inventory(yaml.safe_load(p.stdout))["total"], self.CORES)
+
+    def test_check_config_reports_capacity(self):
+        p = self.run_launcher({"default.conf": self.X264, "vdi.nvidia.conf": self.NVENC},
+                              "[placement]\nreserved=1\n", args=["--check-config"])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr[-3000:])
+        [line] = [l for l in p.stdout.splitlines() if l.startswith("placement: ")]
+        self.assertTrue(line.startswith(f"placement: {self.RC} total {self.CORES}, reserved 1 ("),
+                        line)
+        self.assertIn(f"software {self.CORES}", line)
+        p = self.run_launcher({"default.conf": self.X264}, "[placement]\nresource-class=x\n",
+                              args=["--check-config"])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('resource-class "x" is not a custom resource class', p.stdout)
+
+    def test_daemon_writes_it_at_start(self):
+        out = os.path.join(self.tmp, "osvdi.yaml")
+        conf = (f"[launcher]\nconnect=test:///default\nstate-dir={self.tmp}/run\n"
+                f"[placement]\nprovider-config={out}\n")
+        flavors = os.path.join(self.tmp, "flavors.d")
+        os.makedirs(flavors)
+        with open(os.path.join(flavors, "default.conf"), "w") as f:
+            f.write(self.X264)
+        with open(os.path.join(self.tmp, "launcher.conf"), "w") as f:
+            f.write(conf)
+        p = subprocess.Popen([f"{BUILD}/launcher/osvdi-launcher", "--config",
+                              os.path.join(self.tmp, "launcher.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             # As LauncherTest: no leak check on the daemon
+                             # (with test:/// libvirt never frees the close
+                             # callback's data, libvirtconn.c's CloseCtx).
+                             env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0",
+                                      GST_REGISTRY_1_0=os.path.join(self.tmp, "reg.bin")))
+        try:
+            self.assertTrue(wait_until(lambda: os.path.exists(out), 60), "no provider config")
+            with open(out) as f:
+                self.assertEqual(self.inventory(yaml.safe_load(f))["total"], self.CORES)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            err = p.communicate(timeout=60)[1]
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertIn(f"wrote {out}", err)
+
+    def test_nova_31_loads_it(self):
+        """Nova's own loader (nova.compute.provider_config, Nova 31 in the
+        Debian 13 root) reads the file: schema and custom-class checks."""
+        loader = os.path.join(self.NOVA_ROOT, "usr/lib/python3/dist-packages/nova/compute/"
+                              "provider_config.py")
+        if not os.path.exists(loader):
+            self.skipTest(f"no Nova in {self.NOVA_ROOT} (the openstack or nova-unit "
+                          "root makes it)")
+        if os.geteuid() != 0:
+            self.skipTest("chroot into the Debian 13 root needs root")
+        d = tempfile.mkdtemp(prefix="osvdi-provider-", dir=os.path.join(self.NOVA_ROOT, "tmp"))
+        self.addCleanup(shutil.rmtree, d, True)
+        cases = {"soft.yaml": ("", self.CORES), "forced.yaml": ("total=5\nreserved=1\n", 5)}
+        for name, (conf, _) in cases.items():
+            p = self.run_launcher({"default.conf": self.X264}, "[placement]\n" + conf,
+                                  args=["--write-provider-config=" + os.path.join(d, name)])
+            self.assertEqual(p.returncode, 0, p.stderr)
+        inside = "/" + os.path.relpath(d, self.NOVA_ROOT)
+        script = ("import json, sys\n"
+                  "from nova.compute import provider_config as pc\n"
+                  "for f in sys.argv[1:]:\n"
+                  "    print(json.dumps(pc._parse_provider_yaml(f)))\n")
+        p = subprocess.run(["chroot", self.NOVA_ROOT, "/usr/bin/python3", "-c", script] +
+                           [f"{inside}/{n}" for n in cases], capture_output=True, text=True,
+                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        docs = [json.loads(l) for l in p.stdout.splitlines()]
+        for doc, (name, (_, total)) in zip(docs, cases.items()):
+            with self.subTest(name):
+                self.assertEqual(self.inventory(doc)["total"], total)
+        # The same loader refuses a class that is not CUSTOM_ (our check
+        # mirrors it), so the test can tell a good file from a bad one.
+        with open(os.path.join(d, "soft.yaml")) as f:
+            bad = f.read().replace(self.RC, "OSVDI_ENCODER_SESSION")
+        with open(os.path.join(d, "soft.yaml"), "w") as f:
+            f.write(bad)
+        p = subprocess.run(["chroot", self.NOVA_ROOT, "/usr/bin/python3", "-c",
+                            "from nova.compute import provider_config as pc\n"
+                            f"pc.get_provider_configs('{inside}')\n"],
+                           capture_output=True, text=True,
+                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("only custom resource classes are allowed", p.stderr)
+
+
 class RunnerTest(unittest.TestCase):
     """osvdi-pipeline on its own: ticket through a descriptor, status lines."""
 
@@ -1050,6 +1290,9 @@ if __name__ == "__main__":
     sys.argv[2:] = selected
     if any(t.startswith("QemuVmTest") for t in selected) and not shutil.which("qemu-system-x86_64"):
         print("SKIP: qemu-system-x86_64 is not installed")
+        sys.exit(77)
+    if any(t.startswith("ProviderConfigTest") for t in selected) and yaml is None:
+        print("SKIP: python3-yaml is not installed")
         sys.exit(77)
     if any(t.split(".")[0] in ("LauncherTest", "QemuVmTest") for t in selected):
         if libvirt is None:

@@ -31,7 +31,8 @@ declare -A D13_SETS=(
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
     openssl iproute2 libdrm-dev python3 libvirt-dev libxml2-dev
     libvirt-daemon-system libvirt-clients python3-libvirt qemu-system-x86
-    busybox-static kmod cpio xz-utils linux-source-6.12 linux-headers-amd64"
+    python3-yaml busybox-static kmod cpio xz-utils linux-source-6.12
+    linux-headers-amd64"
 )
 
 d13_skip () { echo "SKIP: $*" >&2; exit 77; }
