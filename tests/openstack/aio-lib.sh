@@ -75,10 +75,17 @@ aio_spawn () {
   local name=$1 user=$2 pid
   shift 2
   mkdir -p "$AIO_STATE/pids" "$AIO_LOG"
+  # exec: the background job is the service (not a subshell around it).
   if [ "$user" = root ]; then
-    aio_in "$@" >>"$AIO_LOG/$name.log" 2>&1 </dev/null &
+    exec nsenter --net="/run/netns/$AIO_NETNS" -- chroot "$AIO_ROOT" \
+      /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+      HOME=/root "$@" >>"$AIO_LOG/$name.log" 2>&1 </dev/null &
   else
-    aio_as "$user" "$@" >>"$AIO_LOG/$name.log" 2>&1 </dev/null &
+    exec nsenter --net="/run/netns/$AIO_NETNS" -- chroot "$AIO_ROOT" \
+      /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+      HOME="$(aio_home "$user")" \
+      /usr/bin/setpriv --reuid="$user" --regid="$user" --init-groups -- \
+      "$@" >>"$AIO_LOG/$name.log" 2>&1 </dev/null &
   fi
   pid=$!
   echo "$pid" > "$AIO_STATE/pids/$name"
@@ -141,7 +148,8 @@ aio_stop_all () {
     rm -f "$AIO_STATE/order"
   fi
   for p in $(aio_netns_pids); do
-    aio_log "left over in $AIO_NETNS: $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-100)"
+    aio_alive "$p" || continue
+    aio_log "left over in $AIO_NETNS: $p $( (tr '\0' ' ' < "/proc/$p/cmdline") 2>/dev/null | cut -c1-100)"
     aio_stop_pid "$p"
   done
 }
@@ -376,7 +384,7 @@ EOF
 AIO_OS_ENV=(OS_AUTH_URL=http://127.0.0.1:5000/v3 OS_IDENTITY_API_VERSION=3
   OS_USERNAME=admin OS_PASSWORD="$AIO_PASSWORD" OS_PROJECT_NAME=admin
   OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
-  OS_REGION_NAME=RegionOne OS_COMPUTE_API_VERSION=2.95)
+  OS_REGION_NAME=RegionOne)
 
 # The openstack CLI in the root, as admin.
 aio_os () { aio_in env "${AIO_OS_ENV[@]}" openstack "$@"; }
@@ -453,10 +461,13 @@ aio_start_rabbitmq () {
 }
 
 # aio_uwsgi NAME USER PORT WSGI_FILE: a WSGI service on 127.0.0.1:PORT.
+# "Connection: close": uwsgi's http-socket does not keep connections alive,
+# and keystoneauth reusing one got "Connection reset by peer" (seen here).
 aio_uwsgi () {
   aio_spawn "$1" "$2" uwsgi --plugins python3 --http-socket "127.0.0.1:$3" \
     --wsgi-file "$4" --master --processes 2 --threads 2 --lazy-apps \
-    --die-on-term --no-orphans --buffer-size 65535 --enable-threads
+    --die-on-term --no-orphans --buffer-size 65535 --enable-threads \
+    --add-header "Connection: close"
 }
 
 aio_keystone () {
@@ -540,7 +551,7 @@ aio_placement () {
 
 aio_neutron () {
   { echo "[DEFAULT]"
-    # Trap 1: the default service plugins' port extensions break GET /ports.
+    # Trap 1 (neutron-server below): Debian's default plugins are not needed.
     cat <<EOF
 core_plugin = ml2
 service_plugins = router
@@ -571,7 +582,21 @@ EOF
   aio_as neutron neutron-db-manage --config-file /etc/neutron/neutron.conf \
     --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads \
     >"$AIO_LOG/neutron-db-manage.log" 2>&1
-  aio_spawn neutron neutron neutron-server --config-file /etc/neutron/neutron.conf \
+  # Trap 1: GET /v2.0/ports (Nova calls it on server show and delete even
+  # with --nic none) reads Port.port_forwardings, a relationship that only
+  # exists once SQLAlchemy has configured the mappers with the port
+  # forwarding model imported; Neutron's API worker got there first and
+  # answered 500 to every ports query (seen here, for minutes, with or
+  # without the port_forwarding plugin).  So neutron-server's own main()
+  # runs after both, in the process its workers fork from.
+  aio_spawn neutron neutron python3 -c 'import sys
+from neutron.db.models import port_forwarding  # noqa: F401
+from neutron.db import models_v2  # noqa: F401
+from sqlalchemy import orm
+orm.configure_mappers()
+sys.argv[0] = "/usr/bin/neutron-server"
+from neutron.cmd.eventlet.server import main
+sys.exit(main())' --config-file /etc/neutron/neutron.conf \
     --config-file /etc/neutron/plugins/ml2/ml2_conf.ini
 }
 
@@ -689,6 +714,7 @@ aio_rp_uuid () {
 aio_services_up () {
   aio_hosts
   install -d -m 777 "$AIO_LOG"
+  mkdir -p "$AIO_STATE/pids"
   : > "$AIO_STATE/order"
   aio_start_mariadb
   aio_databases
