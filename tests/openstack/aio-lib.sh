@@ -22,9 +22,12 @@
 
 : "${AIO_HERE:=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 : "${AIO_SRC:=$(cd "$AIO_HERE/../.." && pwd)}"
-OSVDI_DEBIAN13_LIB=1 . "$AIO_HERE/debian13-root.sh"
-
-AIO_ROOT=$D13_ROOT
+# AIO_ROOT: where the stack's files are.  Unset: the shared Debian 13 root
+# (the test).  Set to "" by the devstack plugin: this host itself.
+if [ "${AIO_ROOT+set}" != set ]; then
+  OSVDI_DEBIAN13_LIB=1 . "$AIO_HERE/debian13-root.sh"
+  AIO_ROOT=$D13_ROOT
+fi
 AIO_NETNS=${AIO_NETNS:-osvdi-aio}
 # Inside the root (paths as the root's processes see them).
 AIO_STATE_IN=/var/lib/osvdi/aio
@@ -230,6 +233,19 @@ AIO_RABBIT_URL="rabbit://guest:guest@127.0.0.1:5672/"
 
 # --- the Nova patch series ----------------------------------------------
 
+# Which Nova DIST holds: Debian's package version, else (a devstack git
+# tree) its commit.
+aio_nova_version () {
+  local v
+  if [ -d "$1/.git" ] || [ -e "$1/.git" ]; then
+    git -C "$1" rev-parse HEAD
+  elif v=$(chroot "${AIO_ROOT:-/}" dpkg-query -W -f '${Version}' python3-nova 2>/dev/null); then
+    echo "$v"
+  else
+    echo unknown
+  fi
+}
+
 # The files the series touches (as paths below dist-packages).
 aio_nova_series_files () {
   local p
@@ -254,7 +270,7 @@ aio_nova_files_hash () {
 # on a scratch copy first: nothing is left half-patched.
 aio_nova_patch () {
   local dist=${1:-$AIO_ROOT$AIO_NOVA_DIST} ver pristine stamp scratch p f
-  ver=$(chroot "$AIO_ROOT" dpkg-query -W -f '${Version}' python3-nova)
+  ver=$(aio_nova_version "$dist")
   pristine=$AIO_ROOT/var/lib/osvdi/nova-pristine/$ver
   stamp=$AIO_ROOT/var/lib/osvdi/nova-patched
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ver $(aio_nova_files_hash "$dist")" ]; then
@@ -317,7 +333,7 @@ aio_nova_restore () {
 # the stock tree and must find it unpatched).
 aio_nova_unpatch () {
   local dist=${1:-$AIO_ROOT$AIO_NOVA_DIST} ver pristine
-  ver=$(chroot "$AIO_ROOT" dpkg-query -W -f '${Version}' python3-nova)
+  ver=$(aio_nova_version "$dist")
   pristine=$AIO_ROOT/var/lib/osvdi/nova-pristine/$ver
   [ -f "$AIO_ROOT/var/lib/osvdi/nova-patched" ] || return 0
   [ -d "$pristine" ] && aio_nova_restore "$dist" "$pristine"
@@ -347,18 +363,25 @@ enabled = False
 EOF
 }
 
-# aio_provider_config FILE TOTAL: the nova-compute provider config with the
-# encoder-session inventory.  The launcher prints it when it knows how
-# (--write-provider-config); otherwise the same YAML from here.
+# aio_provider_config FILE [TOTAL]: the nova-compute provider config with
+# the encoder-session inventory.  The launcher prints it when it knows how
+# (`osvdi-launcher --write-provider-config`, $AIO_LAUNCHER); TOTAL, when
+# given, then replaces the launcher's own figure (the test's "at capacity"
+# phase).  Without that option: the same YAML from here.
 aio_provider_config () {
-  local file=$1 total=$2 launcher=${AIO_LAUNCHER:-}
+  local file=$1 total=${2:-} launcher=${AIO_LAUNCHER:-}
   mkdir -p "$(dirname "$file")"
-  if [ -n "$launcher" ] && "$launcher" --help 2>&1 | grep -q -- --write-provider-config \
-      && [ -z "${AIO_PROVIDER_TOTAL_FORCED:-}" ]; then
+  if [ -n "$launcher" ] && "$launcher" --help 2>&1 | grep -q -- --write-provider-config; then
     "$launcher" --write-provider-config="$file"
+    if [ -n "$total" ]; then
+      sed -i -e "s/^\([[:space:]]*total:\).*/\1 $total/" \
+        -e "s/^\([[:space:]]*max_unit:\).*/\1 $total/" "$file"
+    fi
   else
     # TODO(lead): switch to `osvdi-launcher --write-provider-config` once
-    # wip-placement is merged; until then the same YAML, total given here.
+    # wip-placement is merged (the branch above); until then the same
+    # YAML from here, total 2 (two 1080p30 x264 sessions on 2 cores).
+    total=${total:-2}
     cat > "$file" <<EOF
 meta:
   schema_version: '1.0'
@@ -388,17 +411,6 @@ AIO_OS_ENV=(OS_AUTH_URL=http://127.0.0.1:5000/v3 OS_IDENTITY_API_VERSION=3
 
 # The openstack CLI in the root, as admin.
 aio_os () { aio_in env "${AIO_OS_ENV[@]}" openstack "$@"; }
-
-# Several openstack commands, one per line on stdin, in one CLI process
-# (its start-up is most of a command's cost; the commands run in order and
-# the first that fails stops the rest).
-aio_os_batch () {
-  local line rc=0
-  while IFS= read -r line; do
-    [ -n "$line" ] || continue
-    aio_os $line >/dev/null || { rc=$?; aio_die "openstack $line"; return $rc; }
-  done
-}
 
 aio_http_up () {
   aio_in python3 -c 'import sys, urllib.request, urllib.error
@@ -493,26 +505,31 @@ EOF
   aio_wait "Keystone answers" "$AIO_WAIT_SERVICE" aio_http_up http://127.0.0.1:5000/v3
 }
 
-# Service users, services and endpoints (one CLI process).
+# Service users, services and endpoints: one Python process with
+# keystoneclient (40 openstack CLI calls took ~50 s here, mostly start-up).
 aio_catalog () {
-  local u
-  {
-    echo "project create --domain default service"
-    for u in glance placement neutron nova; do
-      echo "user create --domain default --password $AIO_PASSWORD $u"
-      echo "role add --project service --user $u admin"
-    done
-    echo "service create --name glance image"
-    echo "service create --name placement placement"
-    echo "service create --name neutron network"
-    echo "service create --name nova compute"
-    for i in public internal admin; do
-      echo "endpoint create --region RegionOne image $i http://127.0.0.1:9292"
-      echo "endpoint create --region RegionOne placement $i http://127.0.0.1:8778"
-      echo "endpoint create --region RegionOne network $i http://127.0.0.1:9696"
-      echo "endpoint create --region RegionOne compute $i http://127.0.0.1:8774/v2.1"
-    done
-  } | aio_os_batch
+  aio_in env "${AIO_OS_ENV[@]}" python3 -c '
+import os
+from keystoneauth1 import loading, session
+from keystoneclient.v3 import client
+auth = loading.get_plugin_loader("password").load_from_options(
+    auth_url=os.environ["OS_AUTH_URL"], username="admin",
+    password=os.environ["OS_PASSWORD"], project_name="admin",
+    user_domain_name="Default", project_domain_name="Default")
+ks = client.Client(session=session.Session(auth=auth))
+service = ks.projects.create("service", "default")
+admin = ks.roles.find(name="admin")
+for user in ("glance", "placement", "neutron", "nova"):
+    u = ks.users.create(user, domain="default", password=os.environ["OS_PASSWORD"])
+    ks.roles.grant(admin, user=u, project=service)
+for name, kind, url in (("glance", "image", "http://127.0.0.1:9292"),
+                        ("placement", "placement", "http://127.0.0.1:8778"),
+                        ("neutron", "network", "http://127.0.0.1:9696"),
+                        ("nova", "compute", "http://127.0.0.1:8774/v2.1")):
+    svc = ks.services.create(name, type=kind)
+    for interface in ("public", "internal", "admin"):
+        ks.endpoints.create(svc, url, interface=interface, region="RegionOne")
+'
 }
 
 aio_glance () {
@@ -773,13 +790,14 @@ aio_guest_images () {
 # the launcher gets from virDomainOpenGraphicsFD) -> x264 -> spicesink.
 aio_launcher_conf () {
   local dir=$1 uri=$2 pmin=$3 pmax=$4 runner=$5 f
+  local state=${AIO_LAUNCHER_STATE:-$dir/state}
   shift 5
-  mkdir -p "$dir/flavors.d" "$dir/state"
+  mkdir -p "$dir/flavors.d" "$state"
   cat > "$dir/launcher.conf" <<EOF
 [launcher]
 connect=$uri
 flavors-dir=$dir/flavors.d
-state-dir=$dir/state
+state-dir=$state
 runner=$runner
 [spice]
 address=127.0.0.1
