@@ -493,7 +493,7 @@ connection = $(aio_db_url keystone)
 provider = fernet
 EOF
   install -d -m 777 "$AIO_LOG"
-  aio_as keystone keystone-manage db_sync
+  aio_as keystone keystone-manage db_sync >"$AIO_LOG/keystone-manage.log" 2>&1
   aio_in keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
   aio_in keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
   aio_as keystone keystone-manage bootstrap --bootstrap-password "$AIO_PASSWORD" \
@@ -562,7 +562,7 @@ aio_placement () {
     echo "[keystone_authtoken]"; aio_auth_ini placement
     echo "www_authenticate_uri = http://127.0.0.1:5000"
   } | aio_ini "$AIO_ROOT/etc/placement/placement.conf"
-  aio_as placement placement-manage db sync
+  aio_as placement placement-manage db sync >"$AIO_LOG/placement-manage.log" 2>&1
   aio_uwsgi placement placement 8778 /usr/bin/placement-api
 }
 
@@ -632,6 +632,11 @@ EOF
 # written by OSVDI's aio-lib.sh
 namespaces = [ ]
 EOF
+  # Empty databases each run (aio_databases), so no domain of an earlier
+  # run may survive either: nova-compute refuses to start on a hypervisor
+  # with instances its database does not know (seen here).
+  rm -f "$AIO_ROOT"/etc/libvirt/qemu/instance-*.xml \
+    "$AIO_ROOT"/var/lib/libvirt/qemu/save/instance-*
   install -d "$AIO_ROOT/run/libvirt"
   aio_spawn virtlogd root virtlogd
   aio_wait "virtlogd answers" 60 aio_in python3 -c 'import socket
@@ -694,10 +699,10 @@ aio_nova () {
   rm -rf "$AIO_ROOT/var/lib/nova/instances"
   install -d -o "$(aio_uid nova)" -g "$(aio_gid nova)" \
     "$AIO_ROOT/var/lib/nova/instances" "$AIO_ROOT/var/lib/nova/tmp"
-  aio_as nova nova-manage api_db sync
-  aio_as nova nova-manage cell_v2 map_cell0 --database_connection "$(aio_db_url nova_cell0)"
-  aio_as nova nova-manage cell_v2 create_cell --name cell1 --verbose
-  aio_as nova nova-manage db sync
+  { aio_as nova nova-manage api_db sync
+    aio_as nova nova-manage cell_v2 map_cell0 --database_connection "$(aio_db_url nova_cell0)"
+    aio_as nova nova-manage cell_v2 create_cell --name cell1 --verbose
+    aio_as nova nova-manage db sync; } >"$AIO_LOG/nova-manage.log" 2>&1
   aio_spawn nova-api nova nova-api --config-file /etc/nova/nova.conf
   aio_spawn nova-conductor nova nova-conductor --config-file /etc/nova/nova.conf
   aio_spawn nova-scheduler nova nova-scheduler --config-file /etc/nova/nova.conf

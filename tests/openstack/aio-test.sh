@@ -67,7 +67,8 @@ cleanup () {
     for l in nova-compute nova-conductor nova-scheduler nova-api libvirtd; do
       [ -f "$AIO_LOG/$l.log" ] || continue
       echo "=== $l (errors, tail)"
-      grep -E "ERROR|CRITICAL|Traceback|error :" "$AIO_LOG/$l.log" | tail -n 20
+      grep -E "ERROR|CRITICAL|Traceback|error :" "$AIO_LOG/$l.log" \
+        | grep -v "ethtool ioctl error" | tail -n 20
     done
     echo "(all service logs: $AIO_LOG, kept until the next run)"
   fi 2>/dev/null
