@@ -175,6 +175,12 @@ grep -q "<graphics type='dbus' p2p='yes'/>" <<< "$xml" \
   || aio_die "the domain still has Nova's own VNC/SPICE graphics"
 aio_wait "$id: the launcher starts one pipeline" 120 one_pipeline "$id"
 aio_wait "$id: its .vv" 60 has_vv "$id"
+# The launcher publishes the session in the domain's metadata too.
+osvdi_meta () {
+  aio_in virsh -c qemu:///system metadata "$id" "https://opendev.org/osvdi/xmlns/libvirt/1.0" \
+    | grep -q "$(vv_get "$id" port)"
+}
+aio_wait "$id: the session in the domain's OSVDI metadata" 60 osvdi_meta
 picture "$id"
 echo "$id: picture after $(( $(date +%s) - t0 )) s"
 aio_wait "$id: the guest's shell prompt on its serial port" 120 console_has "$id" "# "
@@ -250,9 +256,15 @@ rc=0
 aio_os server create --flavor "$FLAVOR" --image osvdi-guest --nic none --wait \
   osvdi-aio-2 >/dev/null 2>&1 || rc=$?
 [ $rc != 0 ] || aio_die "a second server was placed beyond the encoder sessions"
-fault=$(aio_os server show osvdi-aio-2 -f value -c status -c fault)
-grep -q "No valid host" <<< "$fault" || aio_die "osvdi-aio-2: $fault"
-echo "osvdi-aio-2: $(head -c 200 <<< "$fault")"
+id2=$(aio_os server show osvdi-aio-2 -f value -c id)
+fault=$(aio_os server show osvdi-aio-2 -f json)
+status_is "$id2" ERROR || aio_die "osvdi-aio-2: $(server_status "$id2"), not ERROR"
+# The API's fault (when the CLI shows it) or the conductor's log says why.
+if ! grep -q "No valid host" <<< "$fault"; then
+  grep -F "[instance: $id2]" "$AIO_LOG/nova-conductor.log" | grep -q "NoValidHost\|No valid host" \
+    || aio_die "osvdi-aio-2 failed, but not with NoValidHost: $fault"
+fi
+echo "osvdi-aio-2 ($id2): ERROR, No valid host was found (1 of 1 $AIO_RC in use)"
 aio_os server delete --wait osvdi-aio-2
 one_pipeline "$id" || aio_die "$id: not one pipeline after the nova-compute restart"
 phase_end placement
