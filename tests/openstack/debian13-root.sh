@@ -20,7 +20,7 @@ D13_BASE_PACKAGES="ca-certificates"
 declare -A D13_SETS=(
   [openstack]="nova-api nova-conductor nova-scheduler nova-compute-kvm placement-api
     glance-api keystone neutron-server rabbitmq-server mariadb-server
-    qemu-system-modules-spice python3-openstackclient"
+    qemu-system-modules-spice python3-openstackclient python3-osc-placement"
   [nova-unit]="python3-nova python3-stestr python3-oslotest python3-requests-mock
     python3-ddt python3-testtools python3-fixtures python3-testscenarios
     python3-wsgi-intercept python3-flake8"
@@ -68,9 +68,17 @@ d13_mirror () {
 
 d13_is_mounted () { mountpoint -q "$D13_ROOT/$1"; }
 
+# Several scripts use the root at once (the AIO test's services, nova-unit.sh):
+# each one that mounts registers its PID, and the mounts go only when the
+# last live user unmounts. A lock file keeps mount and umount from racing.
+D13_USERS=$D13_ROOT/var/lib/osvdi/mount-users
+
 d13_mount () {
   local m
-  mkdir -p "$D13_ROOT"/{proc,sys,dev,run}
+  mkdir -p "$D13_ROOT"/{proc,sys,dev,run} "$D13_USERS"
+  exec {d13_lock}>"$D13_ROOT/var/lib/osvdi/mount.lock"
+  flock "$d13_lock"
+  touch "$D13_USERS/$$"
   d13_is_mounted proc || mount -t proc proc "$D13_ROOT/proc"
   d13_is_mounted sys || mount --rbind /sys "$D13_ROOT/sys"
   d13_is_mounted sys && mount --make-rslave "$D13_ROOT/sys"
@@ -79,17 +87,35 @@ d13_mount () {
   d13_is_mounted dev/pts || mount --bind /dev/pts "$D13_ROOT/dev/pts"
   # The root's own /run: its services' sockets must not land on the host's.
   d13_is_mounted run || mount -t tmpfs -o mode=755 tmpfs "$D13_ROOT/run"
+  exec {d13_lock}>&-
   for m in proc sys dev/pts dev run; do d13_is_mounted "$m" || return 1; done
 }
 
+# OSVDI_D13_FORCE_UMOUNT=1: unmount whoever else still uses the root.
 d13_umount () {
-  local m
+  local m u
   [ -d "$D13_ROOT" ] || return 0
+  mkdir -p "$D13_USERS"
+  exec {d13_lock}>"$D13_ROOT/var/lib/osvdi/mount.lock"
+  flock "$d13_lock"
+  rm -f "$D13_USERS/$$"
+  if [ "${OSVDI_D13_FORCE_UMOUNT:-0}" != 1 ]; then
+    for u in "$D13_USERS"/*; do
+      [ -e "$u" ] || continue
+      if kill -0 "${u##*/}" 2>/dev/null; then
+        echo "debian13-root: still used by PID ${u##*/}, mounts kept" >&2
+        exec {d13_lock}>&-
+        return 0
+      fi
+      rm -f "$u"
+    done
+  fi
   for m in run dev/pts dev sys proc; do
     if d13_is_mounted "$m"; then
       umount -R "$D13_ROOT/$m" 2>/dev/null || umount -R -l "$D13_ROOT/$m"
     fi
   done
+  exec {d13_lock}>&-
 }
 
 d13_chroot () {
@@ -142,7 +168,7 @@ d13_build () {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
     return 0
   fi
-  d13_umount
+  OSVDI_D13_FORCE_UMOUNT=1 d13_umount
   rm -rf --one-file-system "$D13_ROOT"
   mkdir -p "$D13_ROOT"
   t0=$(date +%s)

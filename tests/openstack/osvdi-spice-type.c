@@ -1,0 +1,95 @@
+/* OSVDI - a SPICE client that types: connect, wait for the inputs channel,
+ * type a line as key presses and releases, disconnect.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ *   osvdi-spice-type --port P [--password T] [--seconds S] TEXT
+ *
+ * TEXT: lower-case letters, digits, space, '-', '/', '.'; "\n" in it is
+ * Return.  Exit 0 once everything was sent, 1 when no server answered or
+ * its inputs channel did not open within S seconds (default 60).  Whether
+ * the keys arrived is the caller's to check (the AIO test reads the guest's
+ * serial log): this program only stands for a user at a SPICE client.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "osvdi-test-client.h"
+#include "osvdikeys.h"
+
+static gboolean
+type_text (OsvdiTestClient * client, const gchar * text)
+{
+  for (; *text; text++) {
+    gchar name[2] = { *text, 0 };
+    const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
+        : *text == '\n' ? "Return" : *text == '/' ? "slash"
+        : *text == '.' ? "period" : name;
+    guint sc = osvdi_key_name_to_scancode (key);
+
+    if (sc == 0) {
+      g_printerr ("no key for '%c'\n", *text);
+      return FALSE;
+    }
+    osvdi_test_client_key (client, sc, TRUE);
+    osvdi_test_client_iterate (30);
+    osvdi_test_client_key (client, sc, FALSE);
+    osvdi_test_client_iterate (30);
+  }
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  gint port = 0, seconds = 60, rc = 1;
+  gchar *password = NULL;
+  gchar **rest = NULL;
+  GOptionEntry entries[] = {
+    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port on 127.0.0.1", NULL},
+    {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
+    {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL,
+        "TEXT"},
+    {NULL}
+  };
+  GOptionContext *ctx = g_option_context_new ("TEXT - type at a SPICE server");
+  GError *error = NULL;
+  gint64 end;
+  gchar *text;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !rest
+      || g_strv_length (rest) != 1)
+    g_error ("usage: osvdi-spice-type --port P [--password T] TEXT");
+  g_option_context_free (ctx);
+  text = g_strcompress (rest[0]);
+  end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < end) {
+    OsvdiTestClientConfig cfg = {.port = port,.password = password };
+    OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+
+    osvdi_test_client_connect (client);
+    if (osvdi_test_client_wait_open (client, 10000, NULL)) {
+      if (!osvdi_test_client_wait_inputs (client, 20000))
+        g_print ("the inputs channel did not open\n");
+      else if (type_text (client, text)) {
+        /* let the last release leave before the channel goes */
+        osvdi_test_client_iterate (500);
+        g_print ("typed %u keys\n", (guint) strlen (text));
+        rc = 0;
+      }
+      osvdi_test_client_free (client);
+      goto out;
+    }
+    osvdi_test_client_free (client);
+    g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
+  }
+  g_print ("no SPICE server answered on port %d within %d s\n", port,
+      seconds);
+out:
+  g_free (text);
+  g_strfreev (rest);
+  g_free (password);
+  return rc;
+}
