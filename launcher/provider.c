@@ -387,16 +387,19 @@ osvdi_provider_config_compute (const OsvdiLauncherConfig * cfg,
   guint i, computed = 0, total, reserved;
 
   dir = g_dir_open (cfg->flavors_dir, 0, &e);
-  if (!dir) {
+  if (!dir && pcfg->total < 0) {
     g_set_error (error, e->domain, e->code, "%s", e->message);
     g_clear_error (&e);
     return NULL;
   }
+  /* With [placement] total set, no flavor is needed to count. */
+  g_clear_error (&e);
   files = g_ptr_array_new_with_free_func (g_free);
-  while ((name = g_dir_read_name (dir)))
+  while (dir && (name = g_dir_read_name (dir)))
     if (g_str_has_suffix (name, ".conf"))
       g_ptr_array_add (files, g_strdup (name));
-  g_dir_close (dir);
+  if (dir)
+    g_dir_close (dir);
   g_ptr_array_sort (files, compare_paths);
 
   for (i = 0; i < N_FAMILIES; i++) {

@@ -367,37 +367,26 @@ EOF
 # the encoder-session inventory.  The launcher prints it when it knows how
 # (`osvdi-launcher --write-provider-config`, $AIO_LAUNCHER); TOTAL, when
 # given, then replaces the launcher's own figure (the test's "at capacity"
-# phase).  Without that option: the same YAML from here.
+# phase).
 aio_provider_config () {
   local file=$1 total=${2:-} launcher=${AIO_LAUNCHER:-}
   mkdir -p "$(dirname "$file")"
   if [ -n "$launcher" ] && "$launcher" --help 2>&1 | grep -q -- --write-provider-config; then
-    "$launcher" --write-provider-config="$file"
     if [ -n "$total" ]; then
-      sed -i -e "s/^\([[:space:]]*total:\).*/\1 $total/" \
-        -e "s/^\([[:space:]]*max_unit:\).*/\1 $total/" "$file"
+      # The launcher's own override ([placement] total), in a config of
+      # its own: the host's launcher.conf stays as it is.
+      local conf
+      conf=$(mktemp --suffix=.conf)
+      printf '[placement]\nresource-class=%s\ntotal=%s\n' "$AIO_RC" "$total" >"$conf"
+      "$launcher" --config "$conf" --write-provider-config="$file" || { rm -f "$conf"; return 1; }
+      rm -f "$conf"
+    else
+      "$launcher" --write-provider-config="$file"
     fi
   else
-    # TODO(lead): switch to `osvdi-launcher --write-provider-config` once
-    # wip-placement is merged (the branch above); until then the same
-    # YAML from here, total 2 (two 1080p30 x264 sessions on 2 cores).
-    total=${total:-2}
-    cat > "$file" <<EOF
-meta:
-  schema_version: '1.0'
-providers:
-  - identification:
-      uuid: \$COMPUTE_NODE
-    inventories:
-      additional:
-        - $AIO_RC:
-            total: $total
-            reserved: 0
-            min_unit: 1
-            max_unit: $total
-            step_size: 1
-            allocation_ratio: 1.0
-EOF
+    echo "aio_provider_config: ${launcher:-AIO_LAUNCHER unset}: no" \
+      "osvdi-launcher with --write-provider-config" >&2
+    return 1
   fi
   chmod 644 "$file"
 }
