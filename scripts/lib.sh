@@ -19,7 +19,7 @@ case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
 esac
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
- python3-yaml $osvdi_linux_source"
+ python3-yaml debootstrap $osvdi_linux_source"
 
 osvdi_missing_packages () {
   local p missing=""
