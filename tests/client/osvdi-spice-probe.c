@@ -39,6 +39,8 @@ main (int argc, char **argv)
   };
   GOptionContext *ctx = g_option_context_new ("X,Y,RRGGBB... - SPICE probe");
   GError *error = NULL;
+  OsvdiTestClientConfig cfg = { 0 };
+  OsvdiTestClient *client;
   gint64 end;
   guint i, n;
   gint rc = 1;
@@ -52,52 +54,47 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   n = points ? g_strv_length (points) : 0;
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  cfg.port = port;
+  cfg.password = password;
 
-  while (g_get_monotonic_time () < end) {
-    OsvdiTestClientConfig cfg = {.port = port,.password = password };
-    OsvdiTestClient *client = osvdi_test_client_new (&cfg);
+  client = osvdi_test_client_open_until (&cfg, end);
+  if (!client) {
+    g_print ("no SPICE server answered on port %d within %d s\n", port,
+        seconds);
+  } else {
     gboolean all = FALSE;
 
-    osvdi_test_client_connect (client);
-    if (osvdi_test_client_wait_open (client, 10000, NULL)) {
-      while (!all && g_get_monotonic_time () < end) {
-        all = !lit || osvdi_test_client_lit_pixels (client, lx0, ly0, lx1,
-            ly1) >= (guint) lmin;
-        for (i = 0; i < n && all; i++) {
-          gchar **f = g_strsplit (points[i], ",", 3);
-          guint32 rgb;
-
-          all = g_strv_length (f) == 3
-              && osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]),
-              &rgb) && osvdi_rgb_near (rgb, strtoul (f[2], NULL, 16),
-              TOLERANCE);
-          g_strfreev (f);
-        }
-        if (!all)
-          osvdi_test_client_iterate (200);
-      }
-      if (lit)
-        g_print ("lit pixels in %d,%d-%d,%d: %u (want %d)\n", lx0, ly0, lx1,
-            ly1, osvdi_test_client_lit_pixels (client, lx0, ly0, lx1, ly1),
-            lmin);
-      for (i = 0; i < n; i++) {
+    while (!all && g_get_monotonic_time () < end) {
+      all = !lit || osvdi_test_client_lit_pixels (client, lx0, ly0, lx1,
+          ly1) >= (guint) lmin;
+      for (i = 0; i < n && all; i++) {
         gchar **f = g_strsplit (points[i], ",", 3);
-        guint32 rgb = 0;
+        guint32 rgb;
 
-        osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]), &rgb);
-        g_print ("pixel %s,%s: %06x (want %s)\n", f[0], f[1], rgb, f[2]);
+        all = g_strv_length (f) == 3
+            && osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]),
+            &rgb) && osvdi_rgb_near (rgb, strtoul (f[2], NULL, 16),
+            TOLERANCE);
         g_strfreev (f);
       }
-      osvdi_test_client_free (client);
-      rc = all ? 0 : 1;
-      goto out;
+      if (!all)
+        osvdi_test_client_iterate (200);
+    }
+    if (lit)
+      g_print ("lit pixels in %d,%d-%d,%d: %u (want %d)\n", lx0, ly0, lx1,
+          ly1, osvdi_test_client_lit_pixels (client, lx0, ly0, lx1, ly1),
+          lmin);
+    for (i = 0; i < n; i++) {
+      gchar **f = g_strsplit (points[i], ",", 3);
+      guint32 rgb = 0;
+
+      osvdi_test_client_pixel (client, atoi (f[0]), atoi (f[1]), &rgb);
+      g_print ("pixel %s,%s: %06x (want %s)\n", f[0], f[1], rgb, f[2]);
+      g_strfreev (f);
     }
     osvdi_test_client_free (client);
-    g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
+    rc = all ? 0 : 1;
   }
-  g_print ("no SPICE server answered on port %d within %d s\n", port,
-      seconds);
-out:
   g_strfreev (points);
   g_free (password);
   g_free (lit);

@@ -302,6 +302,22 @@ osvdi_test_client_wait_open (OsvdiTestClient * client, guint ms, gint * event)
   return ok && client->main_event == SPICE_CHANNEL_OPENED;
 }
 
+OsvdiTestClient *
+osvdi_test_client_open_until (const OsvdiTestClientConfig * cfg,
+    gint64 end_us)
+{
+  while (g_get_monotonic_time () < end_us) {
+    OsvdiTestClient *client = osvdi_test_client_new (cfg);
+
+    osvdi_test_client_connect (client);
+    if (osvdi_test_client_wait_open (client, 10000, NULL))
+      return client;
+    osvdi_test_client_free (client);
+    g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
+  }
+  return NULL;
+}
+
 guint
 osvdi_test_client_frames (OsvdiTestClient * client)
 {

@@ -55,6 +55,12 @@ void osvdi_test_client_iterate (guint ms);
 gboolean osvdi_test_client_wait_open (OsvdiTestClient * client, guint ms,
     gint * event);
 
+/* A client whose main channel is open, connecting again once a second
+ * while nobody answers (a server still starting), until @end_us
+ * (monotonic); NULL then. */
+OsvdiTestClient *osvdi_test_client_open_until (const OsvdiTestClientConfig *
+    cfg, gint64 end_us);
+
 /* Decoded audio the playback channel delivered so far (needs
  * OsvdiTestClientConfig.audio), and how many of its bytes were not zero. */
 void osvdi_test_client_audio (OsvdiTestClient * client, guint64 * bytes,

@@ -53,9 +53,11 @@ main (int argc, char **argv)
     {NULL}
   };
   GOptionContext *ctx = g_option_context_new ("TEXT - type at a SPICE server");
+  OsvdiTestClientConfig cfg = { 0 };
   GError *error = NULL;
   gint64 end;
   gchar *text;
+  OsvdiTestClient *client;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !rest
@@ -64,30 +66,24 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   text = g_strcompress (rest[0]);
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  cfg.port = port;
+  cfg.password = password;
 
-  while (g_get_monotonic_time () < end) {
-    OsvdiTestClientConfig cfg = {.port = port,.password = password };
-    OsvdiTestClient *client = osvdi_test_client_new (&cfg);
-
-    osvdi_test_client_connect (client);
-    if (osvdi_test_client_wait_open (client, 10000, NULL)) {
-      if (!osvdi_test_client_wait_inputs (client, 20000))
-        g_print ("the inputs channel did not open\n");
-      else if (type_text (client, text)) {
-        /* let the last release leave before the channel goes */
-        osvdi_test_client_iterate (500);
-        g_print ("typed %u keys\n", (guint) strlen (text));
-        rc = 0;
-      }
-      osvdi_test_client_free (client);
-      goto out;
+  client = osvdi_test_client_open_until (&cfg, end);
+  if (!client)
+    g_print ("no SPICE server answered on port %d within %d s\n", port,
+        seconds);
+  else {
+    if (!osvdi_test_client_wait_inputs (client, 20000))
+      g_print ("the inputs channel did not open\n");
+    else if (type_text (client, text)) {
+      /* let the last release leave before the channel goes */
+      osvdi_test_client_iterate (500);
+      g_print ("typed %u keys\n", (guint) strlen (text));
+      rc = 0;
     }
     osvdi_test_client_free (client);
-    g_usleep (G_USEC_PER_SEC);  /* the server is not up yet */
   }
-  g_print ("no SPICE server answered on port %d within %d s\n", port,
-      seconds);
-out:
   g_free (text);
   g_strfreev (rest);
   g_free (password);
