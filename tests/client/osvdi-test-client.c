@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "osvdi-test-client.h"
+#include "osvdikeys.h"
 
 #include <spice-client.h>
 #include <netinet/in.h>
@@ -290,6 +291,30 @@ static gboolean
 main_settled (OsvdiTestClient * client, gpointer data)
 {
   return client->main_event != 0;
+}
+
+gboolean
+osvdi_test_client_type (OsvdiTestClient * client, const gchar * text,
+    guint ms, gchar * bad)
+{
+  for (; *text; text++) {
+    gchar name[2] = { *text, 0 };
+    const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
+        : *text == '\n' ? "Return" : *text == '/' ? "slash"
+        : *text == '.' ? "period" : name;
+    guint sc = osvdi_key_name_to_scancode (key);
+
+    if (sc == 0) {
+      if (bad)
+        *bad = *text;
+      return FALSE;
+    }
+    osvdi_test_client_key (client, sc, TRUE);
+    osvdi_test_client_iterate (ms);
+    osvdi_test_client_key (client, sc, FALSE);
+    osvdi_test_client_iterate (ms);
+  }
+  return TRUE;
 }
 
 gboolean

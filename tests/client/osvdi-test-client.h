@@ -98,6 +98,11 @@ gboolean osvdi_test_client_wait_pixel (OsvdiTestClient * client, gint x,
 gboolean osvdi_test_client_wait_inputs (OsvdiTestClient * client, guint ms);
 void osvdi_test_client_key (OsvdiTestClient * client, guint scancode,
     gboolean press);
+/* Types @text (unshifted keys, space - / . and newline), each key pressed
+ * and released with @ms of main loop after each; FALSE (nothing more typed)
+ * at the first character without a key, which *@bad then holds. */
+gboolean osvdi_test_client_type (OsvdiTestClient * client,
+    const gchar * text, guint ms, gchar * bad);
 void osvdi_test_client_motion (OsvdiTestClient * client, gint dx, gint dy);
 void osvdi_test_client_button (OsvdiTestClient * client, gint button,
     gboolean press);

@@ -14,28 +14,16 @@
 #include <string.h>
 
 #include "osvdi-test-client.h"
-#include "osvdikeys.h"
 
 static gboolean
 type_text (OsvdiTestClient * client, const gchar * text)
 {
-  for (; *text; text++) {
-    gchar name[2] = { *text, 0 };
-    const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
-        : *text == '\n' ? "Return" : *text == '/' ? "slash"
-        : *text == '.' ? "period" : name;
-    guint sc = osvdi_key_name_to_scancode (key);
+  gchar bad = 0;
 
-    if (sc == 0) {
-      g_printerr ("no key for '%c'\n", *text);
-      return FALSE;
-    }
-    osvdi_test_client_key (client, sc, TRUE);
-    osvdi_test_client_iterate (30);
-    osvdi_test_client_key (client, sc, FALSE);
-    osvdi_test_client_iterate (30);
-  }
-  return TRUE;
+  if (osvdi_test_client_type (client, text, 30, &bad))
+    return TRUE;
+  g_printerr ("no key for '%c'\n", bad);
+  return FALSE;
 }
 
 int

@@ -20,7 +20,6 @@
 #include <glib/gstdio.h>
 
 #include "osvdi-test-client.h"
-#include "osvdikeys.h"
 #include "osvdi-check-util.h"
 #include "osvdi-fake-qemu.h"
 
@@ -310,19 +309,10 @@ count_lines (const gchar * text, const gchar * what)
 static void
 type_text (OsvdiTestClient * client, const gchar * text)
 {
-  for (; *text; text++) {
-    gchar name[2] = { *text, 0 };
-    const gchar *key = *text == ' ' ? "space" : *text == '-' ? "minus"
-        : *text == '\n' ? "Return" : *text == '/' ? "slash"
-        : *text == '.' ? "period" : name;
-    guint sc = osvdi_key_name_to_scancode (key);
+  gchar bad = 0;
 
-    fail_unless (sc != 0, "no key for '%c'", *text);
-    osvdi_test_client_key (client, sc, TRUE);
-    osvdi_test_client_iterate (20);
-    osvdi_test_client_key (client, sc, FALSE);
-    osvdi_test_client_iterate (20);
-  }
+  fail_unless (osvdi_test_client_type (client, text, 20, &bad),
+      "no key for '%c'", bad);
 }
 
 static gboolean
