@@ -715,9 +715,12 @@ properties_changed (GDBusConnection * conn, const gchar * sender,
       d->console_height);
 
   /* The 7.2 resize trap: no new Scanout comes for a resized surface; a new
-   * listener registration makes QEMU send one of the right size. */
+   * listener registration makes QEMU send one of the right size. Not on
+   * the shared map: QEMU maps each new surface with its first update (one
+   * it cannot share comes inline, and on_update catches that). */
   g_mutex_lock (&d->lock);
-  resized = d->have_scanout && !d->dmabuf && d->console_width > 0
+  resized = d->have_scanout && !d->dmabuf && !d->shared_map
+      && d->console_width > 0
       && d->console_height > 0 && ((guint) d->console_width != d->width
       || (guint) d->console_height != d->height);
   g_mutex_unlock (&d->lock);
