@@ -1031,6 +1031,7 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     gboolean force, OsvdiQemuFrame * f)
 {
   OsvdiQemuFrameResult res;
+  OsvdiQemuPixels *copy_from = NULL;
 
   g_mutex_lock (&d->lock);
   for (;;) {
@@ -1055,7 +1056,9 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
           /* Downstream keeps frames: QEMU would change this one under it
            * (it writes the map without waiting), so it gets a copy. */
           px = pixels_new (d->mirror->size);
-          memcpy (px->data, d->mirror->data, px->size);
+          /* Copied once the lock is released: the map stays while held. */
+          copy_from = d->mirror;
+          g_atomic_int_inc (&copy_from->ref);
           d->map_snapshots++;
         } else {
           g_atomic_int_inc (&px->ref);
@@ -1088,6 +1091,10 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     }
   }
   g_mutex_unlock (&d->lock);
+  if (copy_from) {
+    memcpy ((guint8 *) f->data, copy_from->data, copy_from->size);
+    osvdi_qemu_pixels_unref (copy_from);
+  }
   return res;
 }
 
