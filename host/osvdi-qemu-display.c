@@ -331,7 +331,8 @@ on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
 
   g_variant_get (params, "(huuuutb)", &handle, &w, &h, &stride, &fourcc,
       &modifier, &y0_top);
-  fd = fds ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+  fd = fds && handle >= 0 && handle < g_unix_fd_list_get_length (fds)
+      ? g_unix_fd_list_get (fds, handle, NULL) : -1;
   if (fd < 0) {
     g_debug ("QEMU display: ScanoutDMABUF without a file descriptor");
     return;
@@ -382,7 +383,8 @@ on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
 
   g_variant_get (params, "(huuuuu)", &handle, &offset, &w, &h, &stride,
       &format);
-  fd = fds ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+  fd = fds && handle >= 0 && handle < g_unix_fd_list_get_length (fds)
+      ? g_unix_fd_list_get (fds, handle, NULL) : -1;
   fourcc = pixman_to_fourcc (format);
   len = (guint64) offset + (guint64) stride * h;
   if (fd < 0)
