@@ -35,6 +35,34 @@ typedef struct
   gsize vram_size;
 } Guest;
 
+/* Without fork (CK_FORK=no in the VM: the group opens once) a failed
+ * assertion leaves its test at once, its pipeline playing on its mediated
+ * device: every later test then failed to create the device ("File
+ * exists") and one of them hung until the VM's timeout, so no failure was
+ * ever printed. What a test holds is tracked here and the checked teardown
+ * stops it: the run ends with each failure's message. */
+static GstElement *test_pipeline;       /* the last made by pipeline_new () */
+static Guest test_guest;                /* what guest_open () set up so far */
+
+static void
+teardown_leftovers (void)
+{
+  Guest g = test_guest;
+
+  if (test_pipeline) {
+    gst_element_set_state (test_pipeline, GST_STATE_NULL);
+    gst_object_unref (test_pipeline);
+    test_pipeline = NULL;
+  }
+  memset (&test_guest, 0, sizeof (test_guest));
+  if (g.vram)
+    munmap (g.vram, g.vram_size);
+  if (g.dev)
+    osvdi_vfio_close (g.dev);
+  if (g.uuid && !osvdi_mdev_remove ("/sys", g.uuid, NULL))
+    g_printerr ("vfiodmabufsrc-test: mediated device %s left\n", g.uuid);
+}
+
 static guint32
 pattern (guint x, guint y, guint seed)
 {
@@ -52,19 +80,23 @@ guest_open (Guest * g, const gchar * parent, const gchar * type,
   g->uuid = uuid;
   fail_unless (osvdi_mdev_create ("/sys", parent, type, uuid, &error), "%s",
       error ? error->message : "");
+  test_guest.uuid = uuid;
   g->dev = osvdi_vfio_open_mdev ("/sys", uuid, &error);
   fail_unless (g->dev != NULL, "%s", error ? error->message : "");
+  test_guest.dev = g->dev;
   g->fd = osvdi_vfio_device_fd (g->dev);
   fail_unless (ioctl (g->fd, VFIO_DEVICE_GET_REGION_INFO, &info) == 0);
   g->vram = mmap (NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd,
       info.offset);
   fail_unless (g->vram != MAP_FAILED);
   g->vram_size = info.size;
+  test_guest = *g;
 }
 
 static void
 guest_close (Guest * g)
 {
+  memset (&test_guest, 0, sizeof (test_guest));
   munmap (g->vram, g->vram_size);
   osvdi_vfio_close (g->dev);
   fail_unless (osvdi_mdev_remove ("/sys", g->uuid, NULL));
@@ -103,6 +135,9 @@ pipeline_new (Guest * g, const gchar * filter)
 
   fail_unless (p != NULL, "%s", error ? error->message : "");
   g_free (desc);
+  if (test_pipeline)
+    gst_object_unref (test_pipeline);
+  test_pipeline = gst_object_ref (p);
   return p;
 }
 
@@ -509,6 +544,9 @@ GST_START_TEST (test_qemu_gl_scanout_dmabuf)
   gchar *desc;
 
   guest_open (&g, "mbochs", "mbochs-small", MBOCHS_UUID);
+  /* The last test: none after it to spoil, and its pipeline may be held
+   * in the probe (its state on this stack), so the teardown leaves it. */
+  memset (&test_guest, 0, sizeof (test_guest));
   set_mode (&g, 1024, 768);
   draw (&g, 1024, 768, 1024, 9);
   fail_unless (osvdi_vfio_query_primary (g.dev, OSVDI_PLANE_DMABUF, &plane,
@@ -570,6 +608,7 @@ vfiodmabufsrc_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 120);
+  tcase_add_checked_fixture (tc, NULL, teardown_leftovers);
   if (!g_getenv ("OSVDI_IN_VM"))
     return s;                   /* outside the micro-VM: nothing to run */
   tcase_add_test (tc, test_mbochs_dmabuf_and_mode_change);
