@@ -45,15 +45,21 @@ static GstElement *test_pipeline;       /* the last made by pipeline_new () */
 static Guest test_guest;                /* what guest_open () set up so far */
 
 static void
-teardown_leftovers (void)
+drop_test_pipeline (void)
 {
-  Guest g = test_guest;
-
   if (test_pipeline) {
     gst_element_set_state (test_pipeline, GST_STATE_NULL);
     gst_object_unref (test_pipeline);
     test_pipeline = NULL;
   }
+}
+
+static void
+teardown_leftovers (void)
+{
+  Guest g = test_guest;
+
+  drop_test_pipeline ();
   memset (&test_guest, 0, sizeof (test_guest));
   if (g.vram)
     munmap (g.vram, g.vram_size);
@@ -96,6 +102,9 @@ guest_open (Guest * g, const gchar * parent, const gchar * type,
 static void
 guest_close (Guest * g)
 {
+  /* The test's own unref left ours the last: the pipeline goes before its
+   * device, as it did before the tracking. */
+  drop_test_pipeline ();
   memset (&test_guest, 0, sizeof (test_guest));
   munmap (g->vram, g->vram_size);
   osvdi_vfio_close (g->dev);
