@@ -8,6 +8,8 @@
 # `build` package set, binds this checkout into it at the same path and runs
 # scripts/test there as root, in a build dir of its own (OSVDI_D13_BUILDDIR,
 # default build/d13-asan, or build/d13 with OSVDI_SANITIZE=0).
+# The `openstack` suite is left out there (OSVDI_NO_SUITE): the Debian 12
+# half already runs it against this root's Nova 31.
 # Exits 77 when the root cannot be had (not root, no debootstrap).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,21 +64,31 @@ fi
 inner=$D13_ROOT$src
 d13_mount
 trap d13_umount EXIT
-mkdir -p "$inner"
+mkdir -p "$inner" "$D13_ROOT$D13_ROOT"
 if [ "${1:-}" = --run ]; then
   shift
 else
   set -- scripts/test "$@"
+  # The openstack suite is Debian 13's by nature: the Debian 12 half runs
+  # it against this very root (its Nova 31, libvirtd 11, QEMU 10), and in
+  # here it would have to make a root inside the root.
+  echo "debian13: the openstack suite (openstack-nova-unit, openstack-aio) is left" \
+    "out here: it runs Debian 13's Nova 31 in this same root from the Debian 12 half" \
+    "(OSVDI_DISTRO=debian12 scripts/test openstack-nova-unit openstack-aio)" >&2
 fi
 # The checkout goes in at the same path, in a mount namespace of this run's
-# own: several runs at once each see it, and it goes when the run ends.
+# own: several runs at once each see it, and it goes when the run ends. The
+# root shows itself at its host path too (not recursively): a test that
+# chroots into the root by that path (launcher-ProviderConfigTest's Nova
+# loader) finds the same root from inside.
 rc=0
 unshare --mount --propagation slave -- bash -c '
-  mount --bind "$1" "$2$1" && root=$2 && shift 2 &&
+  mount --bind "$1" "$2$1" && mount --bind "$2" "$2$2" && root=$2 && shift 2 &&
   exec env LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$root" "$@"' \
   osvdi-d13 "$src" "$D13_ROOT" \
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
   TERM="${TERM:-dumb}" OSVDI_DISTRO=native OSVDI_BUILDDIR="$builddir" \
+  OSVDI_NO_SUITE=openstack \
   OSVDI_SANITIZE="${OSVDI_SANITIZE:-1}" ${OSVDI_TEST_ORDER:+OSVDI_TEST_ORDER=$OSVDI_TEST_ORDER} \
   bash -c 'cd "$1" && shift && exec "$@"' osvdi-d13 "$src" "$@" || rc=$?
 exit $rc

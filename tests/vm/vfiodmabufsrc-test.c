@@ -35,6 +35,40 @@ typedef struct
   gsize vram_size;
 } Guest;
 
+/* Without fork (CK_FORK=no in the VM: the group opens once) a failed
+ * assertion leaves its test at once, its pipeline playing on its mediated
+ * device: every later test then failed to create the device ("File
+ * exists") and one of them hung until the VM's timeout, so no failure was
+ * ever printed. What a test holds is tracked here and the checked teardown
+ * stops it: the run ends with each failure's message. */
+static GstElement *test_pipeline;       /* the last made by pipeline_new () */
+static Guest test_guest;                /* what guest_open () set up so far */
+
+static void
+drop_test_pipeline (void)
+{
+  if (test_pipeline) {
+    gst_element_set_state (test_pipeline, GST_STATE_NULL);
+    gst_object_unref (test_pipeline);
+    test_pipeline = NULL;
+  }
+}
+
+static void
+teardown_leftovers (void)
+{
+  Guest g = test_guest;
+
+  drop_test_pipeline ();
+  memset (&test_guest, 0, sizeof (test_guest));
+  if (g.vram)
+    munmap (g.vram, g.vram_size);
+  if (g.dev)
+    osvdi_vfio_close (g.dev);
+  if (g.uuid && !osvdi_mdev_remove ("/sys", g.uuid, NULL))
+    g_printerr ("vfiodmabufsrc-test: mediated device %s left\n", g.uuid);
+}
+
 static guint32
 pattern (guint x, guint y, guint seed)
 {
@@ -52,19 +86,26 @@ guest_open (Guest * g, const gchar * parent, const gchar * type,
   g->uuid = uuid;
   fail_unless (osvdi_mdev_create ("/sys", parent, type, uuid, &error), "%s",
       error ? error->message : "");
+  test_guest.uuid = uuid;
   g->dev = osvdi_vfio_open_mdev ("/sys", uuid, &error);
   fail_unless (g->dev != NULL, "%s", error ? error->message : "");
+  test_guest.dev = g->dev;
   g->fd = osvdi_vfio_device_fd (g->dev);
   fail_unless (ioctl (g->fd, VFIO_DEVICE_GET_REGION_INFO, &info) == 0);
   g->vram = mmap (NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd,
       info.offset);
   fail_unless (g->vram != MAP_FAILED);
   g->vram_size = info.size;
+  test_guest = *g;
 }
 
 static void
 guest_close (Guest * g)
 {
+  /* The test's own unref left ours the last: the pipeline goes before its
+   * device, as it did before the tracking. */
+  drop_test_pipeline ();
+  memset (&test_guest, 0, sizeof (test_guest));
   munmap (g->vram, g->vram_size);
   osvdi_vfio_close (g->dev);
   fail_unless (osvdi_mdev_remove ("/sys", g->uuid, NULL));
@@ -103,6 +144,9 @@ pipeline_new (Guest * g, const gchar * filter)
 
   fail_unless (p != NULL, "%s", error ? error->message : "");
   g_free (desc);
+  if (test_pipeline)
+    gst_object_unref (test_pipeline);
+  test_pipeline = gst_object_ref (p);
   return p;
 }
 
@@ -151,6 +195,36 @@ frame_info_from_caps (GstVideoInfo * info, GstCaps * caps)
   return gst_video_info_from_caps (info, caps);
 }
 
+/* The caps every frame here has: mbochs scans out XRGB8888 (its one
+ * 32-bit mode; the stand-in QEMU peer announces the same fourcc) with
+ * modifier 0, linear. On GStreamer >= 1.24 a dmabuf is format=DMA_DRM
+ * with drm-format "XR24" (a linear modifier has no ":0x..." suffix); on
+ * 1.22, and in system memory on both, it is the classic BGRx
+ * (XRGB8888's bytes in memory) and no drm-format. */
+static void
+check_caps (GstCaps * caps, gboolean want_dmabuf)
+{
+  GstStructure *st = gst_caps_get_structure (caps, 0);
+
+  fail_unless_equals_int (gst_caps_get_size (caps), 1);
+  fail_unless_equals_int (gst_caps_features_contains (gst_caps_get_features
+          (caps, 0), GST_CAPS_FEATURE_MEMORY_DMABUF), want_dmabuf);
+#if GST_CHECK_VERSION (1, 24, 0)
+  fail_unless_equals_int (gst_video_is_dma_drm_caps (caps), want_dmabuf);
+  if (want_dmabuf) {
+    fail_unless_equals_string (gst_structure_get_string (st, "format"),
+        "DMA_DRM");
+    fail_unless_equals_string (gst_structure_get_string (st, "drm-format"),
+        "XR24");
+    return;
+  }
+#endif
+  fail_unless_equals_string (gst_structure_get_string (st, "format"),
+      "BGRx");
+  fail_if (gst_structure_has_field (st, "drm-format"), "caps %"
+      GST_PTR_FORMAT, caps);
+}
+
 static void
 check_sample (GstSample * sample, guint seed, gboolean want_dmabuf)
 {
@@ -160,10 +234,9 @@ check_sample (GstSample * sample, guint seed, gboolean want_dmabuf)
   GstVideoFrame frame;
   guint x, y, bad = 0;
 
+  check_caps (caps, want_dmabuf);
   fail_unless (frame_info_from_caps (&info, caps), "caps %" GST_PTR_FORMAT,
       caps);
-  fail_unless_equals_int (gst_caps_features_contains (gst_caps_get_features
-          (caps, 0), GST_CAPS_FEATURE_MEMORY_DMABUF), want_dmabuf);
   if (want_dmabuf)
     fail_unless (gst_is_dmabuf_memory (gst_buffer_peek_memory (buf, 0)));
   fail_unless (gst_video_frame_map (&frame, &info, buf, GST_MAP_READ));
@@ -480,6 +553,9 @@ GST_START_TEST (test_qemu_gl_scanout_dmabuf)
   gchar *desc;
 
   guest_open (&g, "mbochs", "mbochs-small", MBOCHS_UUID);
+  /* The last test: none after it to spoil, and its pipeline may be held
+   * in the probe (its state on this stack), so the teardown leaves it. */
+  memset (&test_guest, 0, sizeof (test_guest));
   set_mode (&g, 1024, 768);
   draw (&g, 1024, 768, 1024, 9);
   fail_unless (osvdi_vfio_query_primary (g.dev, OSVDI_PLANE_DMABUF, &plane,
@@ -541,6 +617,7 @@ vfiodmabufsrc_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 120);
+  tcase_add_checked_fixture (tc, NULL, teardown_leftovers);
   if (!g_getenv ("OSVDI_IN_VM"))
     return s;                   /* outside the micro-VM: nothing to run */
   tcase_add_test (tc, test_mbochs_dmabuf_and_mode_change);
