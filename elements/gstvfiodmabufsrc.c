@@ -146,7 +146,8 @@ struct _GstVfioDmabufSrc
   gchar *libvirt_uri;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
   guint connect_timeout;
-  guint64 frames_out, mirror_copies;    /* stats */
+  guint64 frames_out;           /* stats */
+  VfioSrcCopyStats copies;
 
   /* Where frames come from. Set in start() and cleared in stop() under
    * provider_lock, which event(), unlock() and unlock_stop() (other
@@ -729,12 +730,13 @@ gst_vfio_dmabuf_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   *outbuf = buf;
 
   {
-    guint64 copies = provider->klass->mirror_copies ?
-        provider->klass->mirror_copies (provider) : 0;
+    VfioSrcCopyStats copies = { 0, };
 
+    if (provider->klass->copy_stats)
+      provider->klass->copy_stats (provider, &copies);
     GST_OBJECT_LOCK (self);
     self->frames_out++;
-    self->mirror_copies = copies;
+    self->copies = copies;
     GST_OBJECT_UNLOCK (self);
   }
   return GST_FLOW_OK;
@@ -778,7 +780,10 @@ gst_vfio_dmabuf_src_get_stats (GstVfioDmabufSrc * self)
   GST_OBJECT_LOCK (self);
   s = gst_structure_new ("vfiodmabufsrc-stats",
       "frames", G_TYPE_UINT64, self->frames_out,
-      "mirror-copies", G_TYPE_UINT64, self->mirror_copies, NULL);
+      "mirror-copies", G_TYPE_UINT64, self->copies.mirror_copies,
+      "map-snapshots", G_TYPE_UINT64, self->copies.map_snapshots,
+      "map-held-writes", G_TYPE_UINT64, self->copies.map_held_writes,
+      "shared-map", G_TYPE_BOOLEAN, self->copies.shared_map, NULL);
   GST_OBJECT_UNLOCK (self);
   return s;
 }
@@ -998,13 +1003,25 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
   /**
    * GstVfioDmabufSrc:stats:
    *
-   * frames (pushed since the element was made) and mirror-copies (QEMU's
-   * display without GL: how often a change found the previous frame still
-   * held downstream and the mirror was copied first; 0 when downstream lets
-   * go of frames in time).
+   * frames (pushed since the element was made), and for QEMU's display
+   * without GL (as of the last frame):
+   *
+   * - mirror-copies: QEMU sends the pixels inside its messages (QEMU < 9.2,
+   *   or a surface it cannot share): how often a change found the previous
+   *   frame still held downstream and the mirror was copied first; 0 when
+   *   downstream lets go of frames in time.
+   * - shared-map: TRUE while frames are QEMU's own memory (QEMU >= 9.2,
+   *   `org.qemu.Display1.Listener.Unix.Map`, announced by the element):
+   *   no copy at all.
+   * - map-snapshots: on the shared map, frames copied out because
+   *   downstream still held the previous one (QEMU writes its memory
+   *   without waiting, so a held frame would change under downstream).
+   * - map-held-writes: QEMU drew into a map frame downstream still held
+   *   (that frame showed the newer pixels; the next frames are copies).
    */
   properties[PROP_STATS] = g_param_spec_boxed ("stats", "Statistics",
-      "frames, mirror-copies", GST_TYPE_STRUCTURE,
+      "frames, mirror-copies, shared-map, map-snapshots, map-held-writes",
+      GST_TYPE_STRUCTURE,
       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (gobject_class, N_PROPERTIES, properties);

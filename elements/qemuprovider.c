@@ -117,9 +117,14 @@ qemu_provider_stop (VfioSrcProvider * provider)
 {
   QemuProvider *self = (QemuProvider *) provider;
 
+  OsvdiQemuDisplayStats st;
+
+  osvdi_qemu_display_get_stats (self->display, &st);
   GST_INFO_OBJECT (provider->src, "QEMU display: the mirror was copied %"
-      G_GUINT64_FORMAT " times (updates while a frame was held)",
-      osvdi_qemu_display_mirror_copies (self->display));
+      G_GUINT64_FORMAT " times (updates while a frame was held); %"
+      G_GUINT64_FORMAT " frames copied out of QEMU's shared map, %"
+      G_GUINT64_FORMAT " draws into a map frame still held", st.mirror_copies,
+      st.map_snapshots, st.map_held_writes);
   /* Joins the display's thread: no callback runs after this. */
   osvdi_qemu_display_free (self->display);
   if (self->scanout_fd >= 0)
@@ -237,9 +242,9 @@ qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
   } else {
     gsize size = (gsize) f.stride * f.height;
 
-    /* The mirror itself, read-only: QEMU's next change copies it only if
-     * this frame is still held then (a writer downstream gets its own copy
-     * from GStreamer). */
+    /* The mirror itself (or QEMU's shared map), read-only: QEMU's next
+     * change copies it only if this frame is still held then (a writer
+     * downstream gets its own copy from GStreamer). */
     frame->memory = gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY,
         (gpointer) f.data, size, 0, size, f.pixels, osvdi_qemu_pixels_unref);
   }
@@ -278,11 +283,16 @@ qemu_provider_want_keyframe (VfioSrcProvider * provider)
   osvdi_qemu_display_want_frame (self->display);
 }
 
-static guint64
-qemu_provider_mirror_copies (VfioSrcProvider * provider)
+static void
+qemu_provider_copy_stats (VfioSrcProvider * provider, VfioSrcCopyStats * out)
 {
-  return osvdi_qemu_display_mirror_copies (((QemuProvider *)
-          provider)->display);
+  OsvdiQemuDisplayStats st;
+
+  osvdi_qemu_display_get_stats (((QemuProvider *) provider)->display, &st);
+  out->mirror_copies = st.mirror_copies;
+  out->map_snapshots = st.map_snapshots;
+  out->map_held_writes = st.map_held_writes;
+  out->shared_map = st.shared_map;
 }
 
 /* GstNavigation input into the VM. */
@@ -368,7 +378,7 @@ static const VfioSrcProviderClass qemu_provider_class = {
   .unlock_stop = qemu_provider_unlock_stop,
   .input = qemu_provider_input,
   .want_keyframe = qemu_provider_want_keyframe,
-  .mirror_copies = qemu_provider_mirror_copies,
+  .copy_stats = qemu_provider_copy_stats,
 };
 
 static VfioSrcProvider *

@@ -65,6 +65,15 @@ typedef enum
   VFIO_SRC_FRAME_ERROR,         /* the provider posted an error */
 } VfioSrcFrameResult;
 
+/* What a provider copies (the element's stats). */
+typedef struct
+{
+  guint64 mirror_copies;        /* a change found the last frame held */
+  guint64 map_snapshots;        /* frames copied out of QEMU's shared map */
+  guint64 map_held_writes;      /* QEMU drew into a map frame still held */
+  gboolean shared_map;          /* frames are QEMU's own memory */
+} VfioSrcCopyStats;
+
 typedef struct
 {
   const gchar *name;
@@ -87,7 +96,7 @@ typedef struct
   /* Optional: make the next frame come even on a still screen. */
   void (*want_keyframe) (VfioSrcProvider * provider);
   /* Optional: how often a frame had to be copied (stats). */
-  guint64 (*mirror_copies) (VfioSrcProvider * provider);
+  void (*copy_stats) (VfioSrcProvider * provider, VfioSrcCopyStats * stats);
 } VfioSrcProviderClass;
 
 struct _VfioSrcProvider

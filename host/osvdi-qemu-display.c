@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <gio/gio.h>
 #include <gio/gunixfdlist.h>
 
@@ -21,6 +23,7 @@
 #define KEYBOARD_IFACE "org.qemu.Display1.Keyboard"
 #define MOUSE_IFACE "org.qemu.Display1.Mouse"
 #define LISTENER_IFACE "org.qemu.Display1.Listener"
+#define MAP_IFACE "org.qemu.Display1.Listener.Unix.Map"
 
 /* pixman's x8r8g8b8 and a8r8g8b8: B G R x/A in memory on little-endian. */
 #define PIXMAN_x8r8g8b8 0x20020888
@@ -50,6 +53,18 @@ static const gchar listener_xml[] =
     "<method name='CursorDefine'><arg type='i' direction='in'/>"
     "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
     "<arg type='i' direction='in'/><arg type='ay' direction='in'/></method>"
+    /* QEMU >= 8.1 reads it; >= 9.2 then sends 2D frames through a shared
+     * memfd (the interface below) instead of inside each message. */
+    "<property name='Interfaces' type='as' access='read'/>"
+    "</interface>"
+    "<interface name='" MAP_IFACE "'>"
+    "<method name='ScanoutMap'><arg type='h' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/></method>"
+    "<method name='UpdateMap'><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/></method>"
     "</interface></node>";
 
 struct _OsvdiQemuDisplay
@@ -71,13 +86,14 @@ struct _OsvdiQemuDisplay
   GDBusConnection *conn;        /* to QEMU's display */
   GDBusConnection *listener;    /* QEMU calls us here */
   GPtrArray *old_listeners;     /* replaced ones, until QEMU drops them */
-  guint listener_id;
+  guint listener_id, map_id;
   guint props_sub;
   gchar *console_path;
   GDBusNodeInfo *listener_info;
   OsvdiQemuDisplayCallbacks callbacks;
   gpointer user_data;
   gboolean registering;         /* a RegisterListener is in flight */
+  gboolean map_refused;         /* a ScanoutMap we could not take */
   guint pending_registers;      /* RegisterListener replies still to come */
   gint console_width, console_height;   /* from the Console properties */
   gboolean mouse_absolute;
@@ -87,6 +103,10 @@ struct _OsvdiQemuDisplay
   GMutex lock;
   GCond cond;
   OsvdiQemuPixels *mirror;      /* 2D: the console, shared with frames */
+  gboolean shared_map;          /* @mirror is QEMU's own memory (Unix.Map) */
+  OsvdiQemuPixels *last_out;    /* the pixels of the last frame handed out */
+  guint64 map_snapshots;        /* map frames copied: one was still held */
+  guint64 map_held_writes;      /* UpdateMaps while a map frame was held */
   guint width, height, stride;
   guint32 fourcc;
   gboolean have_scanout;
@@ -117,6 +137,8 @@ struct _OsvdiQemuPixels
   gint ref;
   gsize size;
   guint8 *data;
+  gpointer map;                 /* QEMU's memfd, mapped: unmapped at the end */
+  gsize map_len;
 };
 
 static OsvdiQemuPixels *
@@ -127,6 +149,21 @@ pixels_new (gsize size)
   p->ref = 1;
   p->size = size;
   p->data = g_malloc (size);
+  p->map = NULL;
+  p->map_len = 0;
+  return p;
+}
+
+static OsvdiQemuPixels *
+pixels_new_mapped (gpointer map, gsize map_len, gsize offset, gsize size)
+{
+  OsvdiQemuPixels *p = g_new (OsvdiQemuPixels, 1);
+
+  p->ref = 1;
+  p->size = size;
+  p->data = (guint8 *) map + offset;
+  p->map = map;
+  p->map_len = map_len;
   return p;
 }
 
@@ -136,7 +173,10 @@ osvdi_qemu_pixels_unref (gpointer pixels)
   OsvdiQemuPixels *p = pixels;
 
   if (p && g_atomic_int_dec_and_test (&p->ref)) {
-    g_free (p->data);
+    if (p->map)
+      munmap (p->map, p->map_len);
+    else
+      g_free (p->data);
     g_free (p);
   }
 }
@@ -215,12 +255,15 @@ on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   }
   g_mutex_lock (&d->lock);
   release_dmabuf_locked (d);
-  /* Overwritten whole: a shared or wrong-sized mirror is just replaced. */
-  if (!d->mirror || d->mirror->size != (gsize) w * 4 * h
+  /* Overwritten whole: a shared, mapped or wrong-sized mirror is just
+   * replaced. */
+  if (!d->mirror || d->shared_map || d->mirror->size != (gsize) w * 4 * h
       || g_atomic_int_get (&d->mirror->ref) > 1) {
     osvdi_qemu_pixels_unref (d->mirror);
     d->mirror = pixels_new ((gsize) w * 4 * h);
   }
+  d->shared_map = FALSE;
+  g_clear_pointer (&d->last_out, osvdi_qemu_pixels_unref);
   d->width = w;
   d->height = h;
   d->stride = w * 4;
@@ -254,7 +297,8 @@ on_update (OsvdiQemuDisplay * d, GVariant * params)
   g_mutex_lock (&d->lock);
   /* QEMU 7.2 sends a resized surface's updates before (and without) a new
    * Scanout: an update outside the mirror means the size changed. */
-  outside = !d->mirror || d->dmabuf || x < 0 || y < 0 || w <= 0 || h <= 0
+  outside = !d->mirror || d->dmabuf || d->shared_map || x < 0 || y < 0
+      || w <= 0 || h <= 0
       || (guint) (x + w) > d->width || (guint) (y + h) > d->height
       || stride < (guint32) w * 4 || len < (gsize) stride * (h - 1) + w * 4
       || pixman_to_fourcc (format) != d->fourcc;
@@ -294,6 +338,12 @@ on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
   }
   g_mutex_lock (&d->lock);
   release_dmabuf_locked (d);
+  if (d->shared_map) {
+    /* Unmapped once the last frame that shows it is gone. */
+    g_clear_pointer (&d->mirror, osvdi_qemu_pixels_unref);
+    g_clear_pointer (&d->last_out, osvdi_qemu_pixels_unref);
+    d->shared_map = FALSE;
+  }
   d->dmabuf = TRUE;
   d->dmabuf_fd = fd;
   d->width = w;
@@ -306,6 +356,105 @@ on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
   d->have_scanout = TRUE;
   d->damaged = TRUE;
   g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+}
+
+/* Listener.Unix.Map (QEMU >= 9.2): the console in QEMU's own memfd. QEMU
+ * waits for this reply (the call is synchronous on its side), then writes
+ * the memory whenever the guest draws and tells us with UpdateMap, without
+ * waiting. An error makes QEMU fall back to Scanout/Update for this
+ * listener; later listeners no longer announce the map. A memfd shrunk
+ * under the mapping would fault on read: QEMU allocates it at the
+ * surface's size and never shrinks it (a guest cannot reach it). */
+static void
+on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
+    GDBusMethodInvocation * inv)
+{
+  GUnixFDList *fds = g_dbus_message_get_unix_fd_list
+      (g_dbus_method_invocation_get_message (inv));
+  gint32 handle;
+  guint32 offset, w, h, stride, format, fourcc;
+  guint64 len;
+  struct stat st;
+  gpointer map;
+  gint fd;
+  const gchar *why = NULL;
+
+  g_variant_get (params, "(huuuuu)", &handle, &offset, &w, &h, &stride,
+      &format);
+  fd = fds ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+  fourcc = pixman_to_fourcc (format);
+  len = (guint64) offset + (guint64) stride * h;
+  if (fd < 0)
+    why = "no file descriptor";
+  else if (!fourcc)
+    why = "not an x8r8g8b8 or a8r8g8b8 surface";
+  else if (!w || !h || w > 16384 || h > 16384 || stride < w * 4)
+    why = "no sane size";
+  else if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
+      || (guint64) st.st_size < len)
+    why = "the memory is smaller than the surface";
+  if (!why) {
+    map = mmap (NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+      why = g_strerror (errno);
+  }
+  if (fd >= 0)
+    close (fd);
+  if (why) {
+    g_debug ("QEMU display: refusing a %ux%u shared map (stride %u, offset "
+        "%u, pixman format 0x%08x): %s", w, h, stride, offset, format, why);
+    d->map_refused = TRUE;
+    g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR,
+        G_DBUS_ERROR_INVALID_ARGS, "ScanoutMap refused: %s", why);
+    return;
+  }
+  g_mutex_lock (&d->lock);
+  release_dmabuf_locked (d);
+  osvdi_qemu_pixels_unref (d->mirror);
+  d->mirror = pixels_new_mapped (map, len, offset, (gsize) stride * h);
+  d->shared_map = TRUE;
+  d->width = w;
+  d->height = h;
+  d->stride = stride;
+  d->fourcc = fourcc;
+  if (!d->have_scanout || d->dmabuf)
+    d->serial++;
+  d->have_scanout = TRUE;
+  d->damaged = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+  g_dbus_method_invocation_return_value (inv, NULL);
+}
+
+/* The last frame handed out is still held downstream. */
+static gboolean
+last_frame_held_locked (OsvdiQemuDisplay * d)
+{
+  /* Ours: last_out's reference, and the mirror's if it is the mirror. */
+  gint ours = 1 + (d->last_out == d->mirror);
+
+  return d->last_out && g_atomic_int_get (&d->last_out->ref) > ours;
+}
+
+static void
+on_update_map (OsvdiQemuDisplay * d, GVariant * params)
+{
+  gint32 x, y, w, h;
+
+  g_variant_get (params, "(iiii)", &x, &y, &w, &h);
+  g_mutex_lock (&d->lock);
+  if (!d->shared_map || x < 0 || y < 0 || w <= 0 || h <= 0
+      || (guint) x + (guint) w > d->width
+      || (guint) y + (guint) h > d->height) {
+    g_debug ("QEMU display: ignoring UpdateMap %d,%d %dx%d (%s)", x, y, w,
+        h, d->shared_map ? "outside the map" : "no map");
+  } else {
+    if (d->last_out == d->mirror && last_frame_held_locked (d))
+      d->map_held_writes++;
+    d->damaged = TRUE;
+    g_cond_broadcast (&d->cond);
+  }
   g_mutex_unlock (&d->lock);
 }
 
@@ -336,6 +485,11 @@ listener_method (GDBusConnection * conn, const gchar * sender,
     on_scanout (d, params);
   } else if (g_str_equal (method, "Update")) {
     on_update (d, params);
+  } else if (g_str_equal (method, "ScanoutMap")) {
+    on_scanout_map (d, params, inv);
+    return;
+  } else if (g_str_equal (method, "UpdateMap")) {
+    on_update_map (d, params);
   } else if (g_str_equal (method, "ScanoutDMABUF")) {
     on_scanout_dmabuf (d, params, inv);
   } else if (g_str_equal (method, "UpdateDMABUF")) {
@@ -375,8 +529,25 @@ listener_method (GDBusConnection * conn, const gchar * sender,
   g_dbus_method_invocation_return_value (inv, NULL);
 }
 
+static GVariant *
+listener_get_property (GDBusConnection * conn, const gchar * sender,
+    const gchar * path, const gchar * iface, const gchar * name,
+    GError ** error, gpointer user_data)
+{
+  OsvdiQemuDisplay *d = user_data;
+  const gchar *map[] = { MAP_IFACE, NULL };
+
+  if (g_str_equal (name, "Interfaces"))
+    return g_variant_new_strv (d->map_refused ? NULL : map,
+        d->map_refused ? 0 : -1);
+  g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY,
+      "No property %s", name);
+  return NULL;
+}
+
 static const GDBusInterfaceVTable listener_vtable = {
   .method_call = listener_method,
+  .get_property = listener_get_property,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -481,6 +652,10 @@ register_listener (OsvdiQemuDisplay * d)
       d->listener_info->interfaces[0], &listener_vtable, d, NULL, &error);
   if (!d->listener_id)
     goto failed;
+  d->map_id = g_dbus_connection_register_object (conn, LISTENER_PATH,
+      d->listener_info->interfaces[1], &listener_vtable, d, NULL, &error);
+  if (!d->map_id)
+    goto failed;
   g_dbus_connection_start_message_processing (conn);
   return;
 
@@ -540,9 +715,12 @@ properties_changed (GDBusConnection * conn, const gchar * sender,
       d->console_height);
 
   /* The 7.2 resize trap: no new Scanout comes for a resized surface; a new
-   * listener registration makes QEMU send one of the right size. */
+   * listener registration makes QEMU send one of the right size. Not on
+   * the shared map: QEMU maps each new surface with its first update (one
+   * it cannot share comes inline, and on_update catches that). */
   g_mutex_lock (&d->lock);
-  resized = d->have_scanout && !d->dmabuf && d->console_width > 0
+  resized = d->have_scanout && !d->dmabuf && !d->shared_map
+      && d->console_width > 0
       && d->console_height > 0 && ((guint) d->console_width != d->width
       || (guint) d->console_height != d->height);
   g_mutex_unlock (&d->lock);
@@ -718,6 +896,8 @@ display_thread (gpointer data)
   if (d->listener) {
     if (d->listener_id)
       g_dbus_connection_unregister_object (d->listener, d->listener_id);
+    if (d->map_id)
+      g_dbus_connection_unregister_object (d->listener, d->map_id);
     g_dbus_connection_close_sync (d->listener, NULL, NULL);
     g_clear_object (&d->listener);
   }
@@ -817,6 +997,7 @@ osvdi_qemu_display_free (OsvdiQemuDisplay * d)
   if (d->dmabuf_fd >= 0)
     close (d->dmabuf_fd);
   osvdi_qemu_pixels_unref (d->mirror);
+  osvdi_qemu_pixels_unref (d->last_out);
   g_free (d->console_path);
   g_free (d->closed_reason);
   g_mutex_clear (&d->lock);
@@ -850,6 +1031,7 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     gboolean force, OsvdiQemuFrame * f)
 {
   OsvdiQemuFrameResult res;
+  OsvdiQemuPixels *copy_from = NULL;
 
   g_mutex_lock (&d->lock);
   for (;;) {
@@ -868,9 +1050,27 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     if (d->have_scanout && (d->damaged || force || d->wanted)) {
       fill_frame_locked (d, f);
       if (!d->dmabuf) {
-        g_atomic_int_inc (&d->mirror->ref);
-        f->pixels = d->mirror;
-        f->data = d->mirror->data;
+        OsvdiQemuPixels *px = d->mirror;
+
+        if (d->shared_map && last_frame_held_locked (d)) {
+          /* Downstream keeps frames: QEMU would change this one under it
+           * (it writes the map without waiting), so it gets a copy. */
+          px = pixels_new (d->mirror->size);
+          /* Copied once the lock is released: the map stays while held. */
+          copy_from = d->mirror;
+          g_atomic_int_inc (&copy_from->ref);
+          d->map_snapshots++;
+        } else {
+          g_atomic_int_inc (&px->ref);
+        }
+        f->pixels = px;
+        f->data = px->data;
+        osvdi_qemu_pixels_unref (d->last_out);
+        d->last_out = NULL;
+        if (d->shared_map) {
+          g_atomic_int_inc (&px->ref);
+          d->last_out = px;
+        }
       }
       if (d->dmabuf && d->pending_updates->len) {
         /* These replies wait for the frame: handed over with it. */
@@ -891,18 +1091,23 @@ osvdi_qemu_display_next_frame (OsvdiQemuDisplay * d, gint64 deadline_us,
     }
   }
   g_mutex_unlock (&d->lock);
+  if (copy_from) {
+    memcpy ((guint8 *) f->data, copy_from->data, copy_from->size);
+    osvdi_qemu_pixels_unref (copy_from);
+  }
   return res;
 }
 
-guint64
-osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * d)
+void
+osvdi_qemu_display_get_stats (OsvdiQemuDisplay * d,
+    OsvdiQemuDisplayStats * stats)
 {
-  guint64 n;
-
   g_mutex_lock (&d->lock);
-  n = d->mirror_copies;
+  stats->mirror_copies = d->mirror_copies;
+  stats->map_snapshots = d->map_snapshots;
+  stats->map_held_writes = d->map_held_writes;
+  stats->shared_map = d->shared_map;
   g_mutex_unlock (&d->lock);
-  return n;
 }
 
 gboolean

@@ -51,7 +51,8 @@ typedef enum
   OSVDI_QEMU_FRAME_FAILED,      /* the connection was never made */
 } OsvdiQemuFrameResult;
 
-/* A 2D frame's pixels: the console's mirror, read-only and shared. Release
+/* A 2D frame's pixels: the console's mirror, or QEMU's own memory where
+ * QEMU shares it (Listener.Unix.Map), read-only and shared. Release
  * with osvdi_qemu_pixels_unref(), from any thread, also after the display
  * is freed. */
 typedef struct _OsvdiQemuPixels OsvdiQemuPixels;
@@ -75,13 +76,26 @@ typedef struct
 /* Waits until the console has changed since the last frame (or @force),
  * @deadline_us (monotonic) passes, flushing is set, the connection fails
  * or QEMU goes away. A memory scanout's frame carries a reference to the
- * mirror (@pixels, @data), never a copy. */
+ * mirror or to QEMU's shared map (@pixels, @data), not a copy; on the map
+ * (which QEMU writes without waiting for us) a copy only while downstream
+ * still holds the previous frame (stats: map_snapshots). */
 OsvdiQemuFrameResult osvdi_qemu_display_next_frame (OsvdiQemuDisplay *
     display, gint64 deadline_us, gboolean force, OsvdiQemuFrame * frame);
 
 /* How often an update found the mirror still held downstream and copied
  * it (the 2D path's only copy besides QEMU's message). */
-guint64 osvdi_qemu_display_mirror_copies (OsvdiQemuDisplay * display);
+typedef struct
+{
+  guint64 mirror_copies;        /* QEMU's inline updates: the mirror was
+                                 * copied because a frame still held it */
+  guint64 map_snapshots;        /* QEMU's shared map: frames copied out
+                                 * because downstream still held the last */
+  guint64 map_held_writes;      /* QEMU drew into a map frame still held */
+  gboolean shared_map;          /* the 2D console is QEMU's shared memory */
+} OsvdiQemuDisplayStats;
+
+void osvdi_qemu_display_get_stats (OsvdiQemuDisplay * display,
+    OsvdiQemuDisplayStats * stats);
 
 /* Whether QEMU has shown a scanout yet (a frame can come). */
 gboolean osvdi_qemu_display_has_scanout (OsvdiQemuDisplay * display);

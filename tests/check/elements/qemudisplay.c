@@ -215,15 +215,56 @@ wait_lit (OsvdiTestClient * client, gint y0, gint y1, guint min, guint ms)
   return FALSE;
 }
 
+/* QEMU >= 9.2 shares a 2D surface it allocated itself (a text mode, a
+ * virtio-gpu resource) through Listener.Unix.Map when the listener
+ * announces it, as ours does; older ones send the pixels in each message. */
+static gboolean
+qemu_shares_map (void)
+{
+  gchar *out = NULL;
+  guint major = 0, minor = 0;
+
+  fail_unless (g_spawn_command_line_sync ("qemu-system-x86_64 --version",
+          &out, NULL, NULL, NULL));
+  fail_unless (sscanf (out, "QEMU emulator version %u.%u", &major,
+          &minor) == 2, "qemu-system-x86_64 --version: %s", out);
+  g_free (out);
+  return major > 9 || (major == 9 && minor >= 2);
+}
+
+/* The frames of the element named "src" in @p are QEMU's shared memory
+ * exactly where this QEMU can share it. */
+static void
+check_shared_map (GstElement * p, const gchar * what)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (p), "src");
+  GstStructure *stats;
+  gboolean shared = FALSE, want = qemu_shares_map ();
+  guint64 frames = 0, copies = 0, snapshots = 0;
+
+  g_object_get (src, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_boolean (stats, "shared-map", &shared));
+  gst_structure_get_uint64 (stats, "frames", &frames);
+  gst_structure_get_uint64 (stats, "mirror-copies", &copies);
+  gst_structure_get_uint64 (stats, "map-snapshots", &snapshots);
+  GST_INFO ("%s: %" GST_PTR_FORMAT, what, stats);
+  fail_unless_equals_int (shared, want);
+  fail_unless (frames > 0);
+  if (want)
+    fail_unless_equals_uint64 (copies, 0);
+  gst_structure_free (stats);
+  gst_object_unref (src);
+}
+
 GST_START_TEST (test_seabios_to_spice_client)
 {
   Qemu *q = qemu_start ();
   gint fd = qemu_display_fd (q);
   gint port = osvdi_test_client_free_port ();
-  gchar *desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
-      "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
-      "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
-      fd, port);
+  gchar *desc = g_strdup_printf ("vfiodmabufsrc name=src "
+      "qemu-display-fd=%d ! videoconvert ! x264enc tune=zerolatency "
+      "speed-preset=ultrafast key-int-max=600 ! h264parse ! spicesink "
+      "port=%d password=" PASSWORD, fd, port);
   GstElement *p = gst_parse_launch (desc, NULL);
   OsvdiTestClientConfig cfg = {.port = port,.password = PASSWORD };
   OsvdiTestClient *client;
@@ -261,6 +302,8 @@ GST_START_TEST (test_seabios_to_spice_client)
   fail_unless (wait_lit (client, 56, 400, before + 200, 60000),
       "the boot menu did not open (%u lit pixels below the prompt)",
       lit_pixels (client, 56, 400));
+  /* Text mode is a surface QEMU allocates: shared from QEMU 9.2 on. */
+  check_shared_map (p, "SeaBIOS");
 
   osvdi_test_client_free (client);
   gst_element_set_state (p, GST_STATE_NULL);
@@ -378,7 +421,7 @@ linux_guest_start (LinuxGuest * g, const gchar * test, const gchar * vga,
   }
   fd = qemu_display_fd (g->q);
   cfg.port = osvdi_test_client_free_port ();
-  desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d "
+  desc = g_strdup_printf ("vfiodmabufsrc name=src qemu-display-fd=%d "
       "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
       "key-int-max=600 ! h264parse ! spicesink port=%d password=" PASSWORD,
       fd, cfg.port);
@@ -565,6 +608,8 @@ GST_START_TEST (test_linux_guest_cursor)
   fail_unless (pixel == 0xff20c040, "cursor pixel %08x", pixel);
   fail_unless (osvdi_test_client_wait_cursor_pos (client, 305, 207, 30000),
       "the cursor is not at its hot spot 305,207");
+  /* virtio-gpu's 2D resources are QEMU's memfds: shared from 9.2 on. */
+  check_shared_map (g.pipeline, "virtio-vga");
 
   /* The guest turns its cursor off (its DRM master goes): hidden. */
   fail_unless (wait_file_contains (serial, "# ", 60000), "no shell prompt");
