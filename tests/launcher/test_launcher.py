@@ -832,7 +832,7 @@ class LauncherTest(unittest.TestCase):
                 with self.subTest(ticket=wrong):
                     r = spice_probe(port, wrong, seconds=8)
                     self.assertNotEqual(r.returncode, 0, r.stdout)
-                    self.assertIn(f"no SPICE server answered on port {port}", r.stdout)
+                    self.assertIn(f"no SPICE server answered on 127.0.0.1 port {port}", r.stdout)
         finally:
             self.stop_vm(dom_uuid)
         self.no_child(dom_uuid)
