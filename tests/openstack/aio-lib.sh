@@ -29,10 +29,12 @@ if [ "${AIO_ROOT+set}" != set ]; then
   AIO_ROOT=$D13_ROOT
 fi
 AIO_NETNS=${AIO_NETNS:-osvdi-aio}
-# The management network of the console test (aio_mgmt_net; TEST-NET-1).
+# The management network of the console test (aio_mgmt_net): a /30 of
+# RFC 2544's benchmarking range, which no real network routes (TEST-NET-1
+# is not safe: this very machine's uplink is on 192.0.2.0/24).
 AIO_MGMT_IF=${AIO_MGMT_IF:-osvdi-aio-mgmt}
-AIO_MGMT_HOST=${AIO_MGMT_HOST:-192.0.2.1}
-AIO_MGMT_PEER=${AIO_MGMT_PEER:-192.0.2.2}
+AIO_MGMT_HOST=${AIO_MGMT_HOST:-198.18.233.1}
+AIO_MGMT_PEER=${AIO_MGMT_PEER:-198.18.233.2}
 AIO_HTML5_PORT=${AIO_HTML5_PORT:-6082}
 # Inside the root (paths as the root's processes see them).
 AIO_STATE_IN=/var/lib/osvdi/aio
@@ -176,12 +178,17 @@ aio_mount () {
 # console proxy: a veth pair, $AIO_MGMT_HOST here, $AIO_MGMT_PEER in the
 # namespace.  Deleting the namespace (aio_teardown) deletes the pair.
 aio_mgmt_net () {
+  local used
+  # Never a network this host is already on.
+  used=$(ip -o addr show to "$AIO_MGMT_HOST/30" | grep -v " $AIO_MGMT_IF " || true)
+  [ -z "$used" ] || { aio_die "the management network $AIO_MGMT_HOST/30 is in use" \
+    "here ($used): set AIO_MGMT_HOST and AIO_MGMT_PEER"; return 1; }
   if ! ip link show "$AIO_MGMT_IF" >/dev/null 2>&1; then
     ip link add "$AIO_MGMT_IF" type veth peer name osvdi-mgmt netns "$AIO_NETNS"
   fi
-  ip addr replace "$AIO_MGMT_HOST/24" dev "$AIO_MGMT_IF"
+  ip addr replace "$AIO_MGMT_HOST/30" dev "$AIO_MGMT_IF"
   ip link set "$AIO_MGMT_IF" up
-  ip netns exec "$AIO_NETNS" ip addr replace "$AIO_MGMT_PEER/24" dev osvdi-mgmt
+  ip netns exec "$AIO_NETNS" ip addr replace "$AIO_MGMT_PEER/30" dev osvdi-mgmt
   ip netns exec "$AIO_NETNS" ip link set osvdi-mgmt up
 }
 
@@ -847,11 +854,13 @@ max-restarts=5
 stable-seconds=10
 stop-timeout-ms=10000
 EOF
+  # AIO_ENCODE: what turns the frames into the stream (the default: x264).
+  local encode=${AIO_ENCODE:-'videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=600 ! h264parse'}
   for f in "$@"; do
-    cat > "$dir/flavors.d/$f.conf" <<'EOF'
-[flavor]
-pipeline=vfiodmabufsrc qemu-display-fd=${QEMU_DISPLAY_FD} ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=600 ! h264parse ! spicesink address=${SPICE_ADDRESS} port=${SPICE_PORT} password-lifetime=${TICKET_LIFETIME}
-EOF
+    printf '[flavor]\npipeline=%s ! %s ! %s\n' \
+      'vfiodmabufsrc qemu-display-fd=${QEMU_DISPLAY_FD}' "$encode" \
+      'spicesink address=${SPICE_ADDRESS} port=${SPICE_PORT} password-lifetime=${TICKET_LIFETIME}' \
+      > "$dir/flavors.d/$f.conf"
   done
 }
 

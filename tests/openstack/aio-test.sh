@@ -66,7 +66,10 @@ FLAVOR=vdi.small
 PLAN=${OSVDI_AIO_PLAN:-lifecycle}
 case "$PLAN" in
   lifecycle) ;;
-  console) export AIO_CONSOLE=1 ;;
+  console)
+    export AIO_CONSOLE=1
+    command -v chromium >/dev/null ||
+      d13_skip "no chromium (the browser console; Debian's package chromium)" ;;
   *) echo "OSVDI_AIO_PLAN: lifecycle or console, not '$PLAN'" >&2; exit 2 ;;
 esac
 PORT_MIN=${OSVDI_AIO_PORT_MIN:-26900}
