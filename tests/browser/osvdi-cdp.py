@@ -289,9 +289,10 @@ class Browser:
             # not resolve, and addresses other than these (loopback
             # included: <-loopback>) go to a proxy that is not there.
             "--host-resolver-rules=MAP * ~NOTFOUND" +
-            "".join(f", EXCLUDE {h}" for h in hosts if not _is_address(h)),
+            "".join(f", EXCLUDE {h}" for h in hosts),
             "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=" + ";".join(hosts + ["<-loopback>"]),
+            # (Chromium reads later bypass rules first: <-loopback> first.)
+            "--proxy-bypass-list=" + ";".join(["<-loopback>"] + hosts),
         ]
         if os.geteuid() == 0:
             # Chromium's sandbox refuses to run as root (it needs an
