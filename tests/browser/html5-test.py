@@ -384,6 +384,8 @@ def main():
         # serving this browser VP8, with its time to first picture beside
         # vp8enc's, once spiceencbin is on main.
         print(f"screenshot: {shot}")
+    except cdp.BrowserError as e:
+        fail(str(e))
     finally:
         if b:
             b.close()
