@@ -234,7 +234,11 @@ def check_picture(cdp, pipe, ws_port, name, shot_path):
     Browser."""
     b = cdp.Browser(width=640, height=480, verbose=False)
     t0 = time.monotonic()
-    b.open(page_url(ws_port, PASSWORD), timeout=60)
+    try:
+        b.open(page_url(ws_port, PASSWORD), timeout=60)
+    except cdp.BrowserError:
+        b.close()
+        raise
     last = {"samples": None, "rect": None}
 
     def right_picture(br):

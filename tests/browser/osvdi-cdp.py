@@ -31,6 +31,7 @@ On a failure the command prints what the page logged; it exits 1 when a
 """
 
 import argparse
+import atexit
 import base64
 import json
 import os
@@ -308,6 +309,8 @@ class Browser:
         if self.pid:
             return
         self._dir = tempfile.mkdtemp(prefix="osvdi-cdp-")
+        # A Browser its caller never closed still goes at interpreter exit.
+        atexit.register(self.close)
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         log = os.open(os.path.join(self._dir, "chromium.log"),
