@@ -58,6 +58,14 @@ EXPECTED_KEYS = [("o", 0x18), ("s", 0x1f), ("v", 0x2f), ("d", 0x20),
                  ("i", 0x17), ("Return", 0x1c), ("Up", 0x148)]
 
 
+SOURCE = ("videotestsrc is-live=true pattern=smpte ! "
+          "video/x-raw,format=I420,width={width},height={height},"
+          "framerate=30/1 ! ")
+SINK = "spicesink name=sink port={port} password={password}"
+VP8_PIPELINE = SOURCE + "vp8enc deadline=1 ! " + SINK
+ENCBIN_PIPELINE = SOURCE + "spiceencbin ! " + SINK
+
+
 def skip(why):
     print(f"SKIP: {why}")
     sys.exit(77)
@@ -331,6 +339,7 @@ def main():
     spec = importlib.util.spec_from_file_location(
         "osvdi_cdp", os.path.join(HERE, "osvdi-cdp.py"))
     cdp = importlib.util.module_from_spec(spec)
+    sys.modules["osvdi_cdp"] = cdp
     spec.loader.exec_module(cdp)
 
     missing = []
@@ -361,38 +370,61 @@ def main():
     shot = os.path.join(build, "tests", "browser-html5.png")
     os.makedirs(os.path.dirname(shot), exist_ok=True)
 
+    def vp8_checks(pipe, ws_port):
+        b, took = check_picture(cdp, pipe, ws_port, "vp8enc", shot)
+        try:
+            check_keys(b, pipe)
+        finally:
+            b.close()
+        if not pipe.wait(lambda: pipe.stats().get_value("clients") == 0, 30):
+            fail(f"the browser's client is still connected after it closed: "
+                 f"{pipe.stats_text()}")
+        check_refusal(cdp, pipe, ws_port)
+        return took
+
+    def encbin_checks(pipe, ws_port):
+        b, took = check_picture(cdp, pipe, ws_port, "spiceencbin",
+                                shot.replace(".png", "-spiceencbin.png"))
+        b.close()
+        return took
+
+    times = {"vp8enc": serve(Gst, GstVideo, websockify, VP8_PIPELINE,
+                             vp8_checks)}
+    # The case #13 cares about: an H.264-first pipeline whose spiceencbin
+    # switches to VP8 for this client.
+    # TODO(#13, spiceencbin): spiceencbin was not on main when this test
+    # was written (20:30 UTC, 3 Dec); this case is untried. Check its
+    # pipeline line against spiceencbin's documentation when it lands.
+    if Gst.ElementFactory.find("spiceencbin"):
+        times["spiceencbin"] = serve(Gst, GstVideo, websockify,
+                                     ENCBIN_PIPELINE, encbin_checks)
+    else:
+        print("info: no spiceencbin in this build: the H.264-first "
+              "pipeline's case did not run (TODO #13)")
+    print(f"screenshot: {shot}")
+    print("info: time from opening the page to the first right picture: "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
+    print("browser-html5: all checks passed")
+
+
+def serve(Gst, GstVideo, websockify, description, checks):
+    """Runs the pipeline and websockify in front of it, then
+    checks(pipeline, websocket port); returns what checks returns."""
     spice_port, ws_port = free_port(), free_port()
-    pipe = Pipeline(Gst, GstVideo, spice_port,
-                    "videotestsrc is-live=true pattern=smpte ! "
-                    "video/x-raw,format=I420,width={width},height={height},"
-                    "framerate=30/1 ! vp8enc deadline=1 ! "
-                    "spicesink name=sink port={port} password={password}")
+    pipe = Pipeline(Gst, GstVideo, spice_port, description)
     pipe.start()
     ws = subprocess.Popen(
         [websockify, "--web", HTML5_DIR, f"127.0.0.1:{ws_port}",
          f"127.0.0.1:{spice_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    b = None
+    cdp_error = sys.modules["osvdi_cdp"].BrowserError
     try:
         if not wait_port(ws_port, ws):
             fail(f"websockify does not listen on {ws_port}")
-        b, _ = check_picture(cdp, pipe, ws_port, "vp8enc", shot)
-        check_keys(b, pipe)
-        b.close()
-        b = None
-        if not pipe.wait(lambda: pipe.stats().get_value("clients") == 0, 30):
-            fail(f"the browser's client is still connected after it closed: "
-                 f"{pipe.stats_text()}")
-        check_refusal(cdp, pipe, ws_port)
-        # TODO(#13, spiceencbin): the H.264-first pipeline (spiceencbin)
-        # serving this browser VP8, with its time to first picture beside
-        # vp8enc's, once spiceencbin is on main.
-        print(f"screenshot: {shot}")
-    except cdp.BrowserError as e:
+        return checks(pipe, ws_port)
+    except cdp_error as e:
         fail(str(e))
     finally:
-        if b:
-            b.close()
         ws.terminate()
         try:
             out, _ = ws.communicate(timeout=10)
@@ -402,7 +434,6 @@ def main():
         pipe.stop()
         if os.environ.get("OSVDI_HTML5_VERBOSE"):
             print("websockify:", out)
-    print("browser-html5: all checks passed")
 
 
 if __name__ == "__main__":
