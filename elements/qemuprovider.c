@@ -37,7 +37,8 @@ typedef struct
   OsvdiQemuDisplay *display;
   VfioSrcOnDisconnect on_disconnect;
   guint timeout_s;
-  gint force_frame;             /* atomic: a keyframe was asked for */
+  gint force_frame;             /* atomic: frames still owed to a keyframe
+                                 * request (FORCED_FRAMES), 0 when none */
 
   /* Streaming thread. */
   guint64 last_serial;          /* the scanout of the last frame */
@@ -150,6 +151,14 @@ qemu_frame_done (gpointer data)
   g_free (done);
 }
 
+/* A keyframe request on a still screen makes two frames of the same
+ * picture: the keyframe the encoder is asked for, and one more (a tiny
+ * inter frame). A player that buffers (spice-html5 plays VP8 through the
+ * browser's Media Source Extensions) shows a frame only once the next one
+ * gives it a duration: with the keyframe alone, a browser that connects to
+ * a still desktop shows nothing until the guest draws. */
+#define FORCED_FRAMES 2
+
 static VfioSrcFrameResult
 qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
 {
@@ -161,14 +170,15 @@ qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
   if (!osvdi_qemu_display_has_scanout (self->display))
     vfio_src_waiting_for_display (provider->src);
 
-  force = g_atomic_int_exchange (&self->force_frame, FALSE);
+  force = g_atomic_int_get (&self->force_frame) > 0;
   /* Nothing new within 200 ms is UNCHANGED: the element asks again with a
    * fresh tick. A keyframe request (want_frame) and unlock() wake the wait
    * at once. */
   res = osvdi_qemu_display_next_frame (self->display,
       g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force, &f);
-  if (force && res != OSVDI_QEMU_FRAME_OK)
-    g_atomic_int_set (&self->force_frame, TRUE);
+  /* A frame made: one fewer owed (a request meanwhile owes them again). */
+  if (force && res == OSVDI_QEMU_FRAME_OK)
+    g_atomic_int_add (&self->force_frame, -1);
 
   switch (res) {
     case OSVDI_QEMU_FRAME_OK:
@@ -279,7 +289,7 @@ qemu_provider_want_keyframe (VfioSrcProvider * provider)
 {
   QemuProvider *self = (QemuProvider *) provider;
 
-  g_atomic_int_set (&self->force_frame, TRUE);
+  g_atomic_int_set (&self->force_frame, FORCED_FRAMES);
   osvdi_qemu_display_want_frame (self->display);
 }
 
@@ -399,7 +409,7 @@ qemu_provider_open_fd (GstBaseSrc * src, gint fd, guint timeout_s,
   self->scanout_fd = -1;
   g_mutex_init (&self->cursor_lock);
   /* The first frame comes even before the console changes. */
-  self->force_frame = TRUE;
+  self->force_frame = 1;
   /* Connects on the display's thread: the state change does not wait for
    * a peer that may never answer (it could not be interrupted); next_frame
    * waits, interruptibly, and reports a failure. */

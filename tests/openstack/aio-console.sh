@@ -62,7 +62,7 @@ expect_refused () {
 }
 
 aio_console_phases () {
-  local port out host dport t0 url addrs
+  local port out host dport t0 url addrs meta
 
   # --- proxy mode: the management address only, no ticket -------------------
   phase_begin proxy-mode
@@ -73,9 +73,10 @@ aio_console_phases () {
   [ "$addrs" = "$AIO_MGMT_HOST" ] ||
     aio_die "port $port listens on '$(echo $addrs)', not only on $AIO_MGMT_HOST"
   ! vv_get "$id" password | grep -q . || aio_die "a ticket in proxy mode's .vv"
-  aio_in virsh -c qemu:///system metadata "$id" \
-    "https://opendev.org/osvdi/xmlns/libvirt/1.0" | grep -qE "console=[\"']proxy[\"']" ||
-    aio_die "the domain's metadata does not say console='proxy'"
+  meta=$(aio_in virsh -c qemu:///system metadata "$id" \
+    "https://opendev.org/osvdi/xmlns/libvirt/1.0" 2>&1) || true
+  grep -qE "console=[\"']proxy[\"']" <<< "$meta" ||
+    aio_die "the domain's metadata does not say console='proxy': $meta"
   echo "$id: port $port on $addrs only, no ticket, console='proxy' in its metadata"
   phase_end proxy-mode
 

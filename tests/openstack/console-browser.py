@@ -31,11 +31,24 @@ KEYS_TIMEOUT = 60.0
 
 VIDEO_JS = """(() => {
   const v = document.querySelector('#spice-screen video');
-  if (!v || v.readyState < 2 || !(v.currentTime > 0) || !v.videoWidth)
+  // HAVE_CURRENT_DATA: a frame to show. Not currentTime > 0: a still
+  // desktop sends a frame on change only, so playback need not advance.
+  if (!v || v.readyState < 2 || !v.videoWidth)
     return null;
   const r = v.getBoundingClientRect();
   return {x: r.x, y: r.y, width: r.width, height: r.height,
           videoWidth: v.videoWidth, videoHeight: v.videoHeight};
+})()"""
+
+
+# What the page holds, for a failure's report.
+PAGE_JS = """(() => {
+  const s = document.querySelector('#spice-screen');
+  if (!s) return 'no #spice-screen';
+  return Array.from(s.querySelectorAll('*')).map(e => e.tagName +
+    (e.tagName == 'VIDEO' ? '(readyState ' + e.readyState + ', ' + e.videoWidth + 'x' +
+     e.videoHeight + ', t ' + e.currentTime + ', error ' + (e.error && e.error.message) + ')'
+     : '') + ' ' + e.clientWidth + 'x' + e.clientHeight).join('; ');
 })()"""
 
 
@@ -89,6 +102,15 @@ def main():
         except cdp.BrowserError as e:
             if last.get("img"):
                 last["img"].save(shot)
+            else:
+                try:
+                    b.screenshot().save(shot)
+                except cdp.BrowserError:
+                    pass
+            try:
+                print("  page: " + str(b.evaluate(PAGE_JS)))
+            except cdp.BrowserError:
+                pass
             print(f"FAIL: no right picture: {e}\n  video: {last.get('rect')}\n"
                   f"  points (guest x,y; expected; seen): {last.get('samples')}\n"
                   f"  last screenshot: {shot}")
