@@ -37,6 +37,7 @@ typedef struct
   OsvdiQemuDisplay *display;
   VfioSrcOnDisconnect on_disconnect;
   guint timeout_s;
+  gint64 last_frame_us;         /* when next_frame last made one */
   gint force_frame;             /* atomic: frames still owed to a keyframe
                                  * request (FORCED_FRAMES), 0 when none */
 
@@ -151,13 +152,10 @@ qemu_frame_done (gpointer data)
   g_free (done);
 }
 
-/* A keyframe request on a still screen makes two frames of the same
- * picture: the keyframe the encoder is asked for, and one more (a tiny
- * inter frame). A player that buffers (spice-html5 plays VP8 through the
- * browser's Media Source Extensions) shows a frame only once the next one
- * gives it a duration: with the keyframe alone, a browser that connects to
- * a still desktop shows nothing until the guest draws. */
-#define FORCED_FRAMES 2
+/* A keyframe request on a still screen makes a frame of the picture (one:
+ * a player that needs more on a still screen gets them from
+ * still-interval). */
+#define FORCED_FRAMES 1
 
 static VfioSrcFrameResult
 qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
@@ -171,14 +169,22 @@ qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
     vfio_src_waiting_for_display (provider->src);
 
   force = g_atomic_int_get (&self->force_frame) > 0;
+  /* still-interval: a still screen's picture again. */
+  if (!force && provider->still_interval_ms && self->last_frame_us
+      && g_get_monotonic_time () - self->last_frame_us >=
+      (gint64) provider->still_interval_ms * G_TIME_SPAN_MILLISECOND)
+    force = TRUE;
   /* Nothing new within 200 ms is UNCHANGED: the element asks again with a
    * fresh tick. A keyframe request (want_frame) and unlock() wake the wait
    * at once. */
   res = osvdi_qemu_display_next_frame (self->display,
       g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force, &f);
   /* A frame made: one fewer owed (a request meanwhile owes them again). */
-  if (force && res == OSVDI_QEMU_FRAME_OK)
+  if (force && res == OSVDI_QEMU_FRAME_OK
+      && g_atomic_int_get (&self->force_frame) > 0)
     g_atomic_int_add (&self->force_frame, -1);
+  if (res == OSVDI_QEMU_FRAME_OK)
+    self->last_frame_us = g_get_monotonic_time ();
 
   switch (res) {
     case OSVDI_QEMU_FRAME_OK:

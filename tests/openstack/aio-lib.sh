@@ -858,7 +858,7 @@ EOF
   local encode=${AIO_ENCODE:-'videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=600 ! h264parse'}
   for f in "$@"; do
     printf '[flavor]\npipeline=%s ! %s ! %s\n' \
-      'vfiodmabufsrc qemu-display-fd=${QEMU_DISPLAY_FD}' "$encode" \
+      "vfiodmabufsrc qemu-display-fd=\${QEMU_DISPLAY_FD}${AIO_SOURCE_EXTRA:+ $AIO_SOURCE_EXTRA}" "$encode" \
       'spicesink address=${SPICE_ADDRESS} port=${SPICE_PORT} password-lifetime=${TICKET_LIFETIME}' \
       > "$dir/flavors.d/$f.conf"
   done
