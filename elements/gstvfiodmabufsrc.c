@@ -74,6 +74,7 @@ GST_DEBUG_CATEGORY (gst_vfio_dmabuf_src_debug);
 #define DEFAULT_QEMU_DISPLAY_FD -1
 #define DEFAULT_ON_DISCONNECT GST_VFIO_DMABUF_SRC_ON_DISCONNECT_EOS
 #define DEFAULT_CONNECT_TIMEOUT 10
+#define DEFAULT_STILL_INTERVAL 0
 #define DEFAULT_MAX_FPS 60
 
 enum
@@ -86,6 +87,7 @@ enum
   PROP_LIBVIRT_URI,
   PROP_ON_DISCONNECT,
   PROP_CONNECT_TIMEOUT,
+  PROP_STILL_INTERVAL,
   PROP_STATS,
   N_PROPERTIES
 };
@@ -146,6 +148,7 @@ struct _GstVfioDmabufSrc
   gchar *libvirt_uri;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
   guint connect_timeout;
+  guint still_interval;         /* ms; 0: frames on change only */
   guint64 frames_out;           /* stats */
   VfioSrcCopyStats copies;
 
@@ -239,7 +242,7 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
   gchar *mdev, *domain, *uri;
   gint fd, qemu_fd;
   GstVfioDmabufSrcOnDisconnect on_disconnect;
-  guint timeout;
+  guint timeout, still;
 
   GST_OBJECT_LOCK (self);
   mdev = g_strdup (self->mdev);
@@ -249,6 +252,7 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
   uri = g_strdup (self->libvirt_uri);
   on_disconnect = self->on_disconnect;
   timeout = self->connect_timeout;
+  still = self->still_interval;
   GST_OBJECT_UNLOCK (self);
 
   if ((mdev != NULL) + (fd >= 0) + (qemu_fd >= 0) + (domain != NULL) != 1
@@ -268,6 +272,7 @@ gst_vfio_dmabuf_src_start (GstBaseSrc * bsrc)
   g_free (uri);
   if (!provider)
     return FALSE;
+  provider->still_interval_ms = still;
   self->wrappers = osvdi_dmabuf_cache_new (provider->klass->max_wrappers);
   g_mutex_lock (&self->provider_lock);
   self->provider = provider;
@@ -822,6 +827,9 @@ gst_vfio_dmabuf_src_set_property (GObject * object, guint prop_id,
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_uint (value);
       break;
+    case PROP_STILL_INTERVAL:
+      self->still_interval = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -858,6 +866,9 @@ gst_vfio_dmabuf_src_get_property (GObject * object, guint prop_id,
     case PROP_CONNECT_TIMEOUT:
       g_value_set_uint (value, self->connect_timeout);
       break;
+    case PROP_STILL_INTERVAL:
+      g_value_set_uint (value, self->still_interval);
+      break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK (self);
       g_value_take_boxed (value, gst_vfio_dmabuf_src_get_stats (self));
@@ -888,6 +899,7 @@ gst_vfio_dmabuf_src_init (GstVfioDmabufSrc * self)
   self->qemu_display_fd = DEFAULT_QEMU_DISPLAY_FD;
   self->on_disconnect = DEFAULT_ON_DISCONNECT;
   self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+  self->still_interval = DEFAULT_STILL_INTERVAL;
   self->fps_n = DEFAULT_MAX_FPS;
   self->fps_d = 1;
   g_mutex_init (&self->provider_lock);
@@ -998,6 +1010,22 @@ gst_vfio_dmabuf_src_class_init (GstVfioDmabufSrcClass * klass)
   properties[PROP_CONNECT_TIMEOUT] = g_param_spec_uint ("connect-timeout",
       "Connect timeout", "Seconds QEMU's display has to answer", 1, 3600,
       DEFAULT_CONNECT_TIMEOUT,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstVfioDmabufSrc:still-interval:
+   *
+   * QEMU's display sends frames only when the guest draws. On a still
+   * screen, the same picture again after this many milliseconds (0: never,
+   * the default). An encoder codes it as a tiny inter frame. Players that
+   * buffer need it: spice-html5 plays VP8 through the browser's Media
+   * Source Extensions and shows the first picture of a still desktop only
+   * once later frames follow (measured: nothing in 120 s with frames on
+   * change only). The flavor pipelines that serve browsers set it.
+   */
+  properties[PROP_STILL_INTERVAL] = g_param_spec_uint ("still-interval",
+      "Still interval", "On a still screen, the picture again after this "
+      "many ms (0: frames on change only)", 0, 60000, DEFAULT_STILL_INTERVAL,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
   /**

@@ -37,7 +37,9 @@ typedef struct
   OsvdiQemuDisplay *display;
   VfioSrcOnDisconnect on_disconnect;
   guint timeout_s;
-  gint force_frame;             /* atomic: a keyframe was asked for */
+  gint64 last_frame_us;         /* when next_frame last made one */
+  gint force_frame;             /* atomic: frames still owed to a keyframe
+                                 * request (FORCED_FRAMES), 0 when none */
 
   /* Streaming thread. */
   guint64 last_serial;          /* the scanout of the last frame */
@@ -150,6 +152,11 @@ qemu_frame_done (gpointer data)
   g_free (done);
 }
 
+/* A keyframe request on a still screen makes a frame of the picture (one:
+ * a player that needs more on a still screen gets them from
+ * still-interval). */
+#define FORCED_FRAMES 1
+
 static VfioSrcFrameResult
 qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
 {
@@ -161,14 +168,23 @@ qemu_provider_next_frame (VfioSrcProvider * provider, VfioSrcFrame * frame)
   if (!osvdi_qemu_display_has_scanout (self->display))
     vfio_src_waiting_for_display (provider->src);
 
-  force = g_atomic_int_exchange (&self->force_frame, FALSE);
+  force = g_atomic_int_get (&self->force_frame) > 0;
+  /* still-interval: a still screen's picture again. */
+  if (!force && provider->still_interval_ms && self->last_frame_us
+      && g_get_monotonic_time () - self->last_frame_us >=
+      (gint64) provider->still_interval_ms * G_TIME_SPAN_MILLISECOND)
+    force = TRUE;
   /* Nothing new within 200 ms is UNCHANGED: the element asks again with a
    * fresh tick. A keyframe request (want_frame) and unlock() wake the wait
    * at once. */
   res = osvdi_qemu_display_next_frame (self->display,
       g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND, force, &f);
-  if (force && res != OSVDI_QEMU_FRAME_OK)
-    g_atomic_int_set (&self->force_frame, TRUE);
+  /* A frame made: one fewer owed (a request meanwhile owes them again). */
+  if (force && res == OSVDI_QEMU_FRAME_OK
+      && g_atomic_int_get (&self->force_frame) > 0)
+    g_atomic_int_add (&self->force_frame, -1);
+  if (res == OSVDI_QEMU_FRAME_OK)
+    self->last_frame_us = g_get_monotonic_time ();
 
   switch (res) {
     case OSVDI_QEMU_FRAME_OK:
@@ -279,7 +295,7 @@ qemu_provider_want_keyframe (VfioSrcProvider * provider)
 {
   QemuProvider *self = (QemuProvider *) provider;
 
-  g_atomic_int_set (&self->force_frame, TRUE);
+  g_atomic_int_set (&self->force_frame, FORCED_FRAMES);
   osvdi_qemu_display_want_frame (self->display);
 }
 
@@ -399,7 +415,7 @@ qemu_provider_open_fd (GstBaseSrc * src, gint fd, guint timeout_s,
   self->scanout_fd = -1;
   g_mutex_init (&self->cursor_lock);
   /* The first frame comes even before the console changes. */
-  self->force_frame = TRUE;
+  self->force_frame = 1;
   /* Connects on the display's thread: the state change does not wait for
    * a peer that may never answer (it could not be interrupted); next_frame
    * waits, interruptibly, and reports a failure. */

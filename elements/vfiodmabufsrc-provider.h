@@ -103,6 +103,7 @@ struct _VfioSrcProvider
 {
   const VfioSrcProviderClass *klass;
   GstBaseSrc *src;              /* the element (no reference: it owns us) */
+  guint still_interval_ms;      /* the element's still-interval, 0: off */
 };
 
 /* Opening posts an error on @src and returns NULL when it fails. */

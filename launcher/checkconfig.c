@@ -24,7 +24,11 @@ osvdi_check_config (const OsvdiLauncherConfig * cfg,
   gboolean bad = FALSE, have_default = FALSE;
   guint i;
 
+  gchar *console = osvdi_launcher_config_describe_console (cfg);
+
   g_print ("%s: OK\n", config_path);
+  g_print ("%s\n", console);
+  g_free (console);
   dir = g_dir_open (cfg->flavors_dir, 0, &error);
   if (!dir) {
     g_print ("%s: ERROR: %s\n", cfg->flavors_dir, error->message);

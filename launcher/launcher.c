@@ -5,7 +5,8 @@
  * mdev display or QEMU's D-Bus display (<graphics type='dbus' p2p='yes'/>,
  * handed to the child as fd 5 from virDomainOpenGraphicsFD) gets a child
  * process (osvdi-pipeline) running its flavor's pipeline, a SPICE port from
- * the configured range and a fresh ticket. The connection details are
+ * the configured range and a fresh ticket (none with [spice] console=proxy,
+ * where a console proxy is the gate). The connection details are
  * published in the domain's metadata (without the ticket) and in a 0600 .vv
  * file per domain (with it).
  *
@@ -175,7 +176,7 @@ on_terminate (gpointer data)
 int
 main (int argc, char **argv)
 {
-  gchar *uri = NULL, *config_path = NULL;
+  gchar *uri = NULL, *config_path = NULL, *console;
   gboolean check = FALSE;
   GOptionEntry entries[] = {
     {"connect", 'c', 0, G_OPTION_ARG_STRING, &uri,
@@ -211,6 +212,8 @@ main (int argc, char **argv)
   l.cfg = osvdi_launcher_config_load (config_path, !explicit_config, &error);
   if (!l.cfg) {
     g_printerr ("osvdi-launcher: %s\n", error->message);
+    g_clear_error (&error);
+    g_free (config_path);
     return check || write_provider ? 1 : 2;
   }
   pcfg = osvdi_placement_config_load (config_path, !explicit_config, &error);
@@ -280,6 +283,9 @@ main (int argc, char **argv)
   LOG_INFO ("config %s, flavors %s, state %s, SPICE %s ports %d-%d",
       config_path, l.cfg->flavors_dir, l.cfg->state_dir, l.cfg->address,
       l.cfg->port_min, l.cfg->port_max);
+  console = osvdi_launcher_config_describe_console (l.cfg);
+  LOG_INFO ("%s", console);
+  g_free (console);
   osvdi_libvirt_conn_start (l.lc, &osvdi_supervisor_events, l.sup);
   sd_notify_msg ("READY=1");
   g_main_loop_run (l.loop);

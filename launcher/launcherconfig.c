@@ -3,6 +3,7 @@
  */
 #include "launcherconfig.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 const gchar *const osvdi_template_variables[] = {
@@ -51,6 +52,57 @@ get_uint (GKeyFile * kf, const gchar * path, const gchar * group,
   return TRUE;
 }
 
+/* console=proxy: no ticket, so the listen address is the only gate besides
+ * the network. One management address, never every address (that would
+ * put unticketed desktops on every network the host is on). Loopback is
+ * allowed: a console proxy on the same host is a real deployment (and
+ * what the tests use); only local processes reach it, as with Nova's own
+ * SPICE consoles on server_listen=127.0.0.1. */
+static gboolean
+check_proxy (const OsvdiLauncherConfig * cfg, const gchar * path,
+    GError ** error)
+{
+  guint8 a[16] = { 0 }, zero[16] = { 0 };
+  gboolean any = g_str_equal (cfg->address, "*");
+
+  /* 0.0.0.0, ::, and their other spellings. */
+  if (inet_pton (AF_INET, cfg->address, a) == 1
+      || inet_pton (AF_INET6, cfg->address, a) == 1)
+    any = memcmp (a, zero, sizeof (a)) == 0;
+  if (any) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+        "%s: [spice] console=proxy needs address= set to one management "
+        "address (the one the console proxy reaches), not \"%s\": sessions "
+        "have no ticket in this mode, so every address would expose them",
+        path, cfg->address);
+    return FALSE;
+  }
+  if (cfg->ticket_lifetime) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+        "%s: [spice] ticket-lifetime has no meaning with console=proxy "
+        "(sessions have no ticket)", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const gchar *
+osvdi_console_mode_name (OsvdiConsoleMode mode)
+{
+  return mode == OSVDI_CONSOLE_PROXY ? "proxy" : "direct";
+}
+
+gchar *
+osvdi_launcher_config_describe_console (const OsvdiLauncherConfig * cfg)
+{
+  if (cfg->console == OSVDI_CONSOLE_PROXY)
+    return g_strdup_printf ("console=proxy: sessions on %s without tickets, "
+        "the console proxy is the gate%s", cfg->address,
+        cfg->tls_port_min ? " (TLS ports for it)" : "");
+  return g_strdup_printf ("console=direct: sessions on %s, each with its own "
+      "ticket (in its .vv file)", cfg->address);
+}
+
 OsvdiLauncherConfig *
 osvdi_launcher_config_load (const gchar * path, gboolean allow_missing,
     GError ** error)
@@ -59,6 +111,7 @@ osvdi_launcher_config_load (const gchar * path, gboolean allow_missing,
   OsvdiLauncherConfig *cfg = g_new0 (OsvdiLauncherConfig, 1);
   GError *e = NULL;
   guint pmin, pmax, tmin, tmax;
+  gchar *console = NULL;
   gchar *dir = g_path_get_dirname (path);
 
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &e)) {
@@ -77,6 +130,17 @@ osvdi_launcher_config_load (const gchar * path, gboolean allow_missing,
   cfg->state_dir = get_string (kf, "launcher", "state-dir", "/run/osvdi");
   cfg->runner = get_string (kf, "launcher", "runner", NULL);
   cfg->address = get_string (kf, "spice", "address", "127.0.0.1");
+  console = get_string (kf, "spice", "console", "direct");
+  if (g_str_equal (console, "direct")) {
+    cfg->console = OSVDI_CONSOLE_DIRECT;
+  } else if (g_str_equal (console, "proxy")) {
+    cfg->console = OSVDI_CONSOLE_PROXY;
+  } else {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+        "%s: [spice] console must be direct or proxy, not \"%s\"", path,
+        console);
+    goto fail;
+  }
   cfg->public_host = get_string (kf, "spice", "public-host", cfg->address);
   cfg->x509_dir = get_string (kf, "spice", "x509-dir", NULL);
 
@@ -120,12 +184,16 @@ osvdi_launcher_config_load (const gchar * path, gboolean allow_missing,
         "%s: [spice] the TLS port range overlaps the port range", path);
     goto fail;
   }
+  if (cfg->console == OSVDI_CONSOLE_PROXY && !check_proxy (cfg, path, error))
+    goto fail;
   g_key_file_free (kf);
+  g_free (console);
   g_free (dir);
   return cfg;
 
 fail:
   g_clear_error (&e);
+  g_free (console);
   g_key_file_free (kf);
   g_free (dir);
   osvdi_launcher_config_free (cfg);

@@ -7,6 +7,13 @@
 
 G_BEGIN_DECLS
 
+/* [spice] console=: who gates a session. */
+typedef enum
+{
+  OSVDI_CONSOLE_DIRECT,         /* clients connect with the session's ticket */
+  OSVDI_CONSOLE_PROXY           /* a console proxy connects, no ticket */
+} OsvdiConsoleMode;
+
 typedef struct
 {
   gchar *uri;                   /* libvirt URI */
@@ -14,6 +21,7 @@ typedef struct
   gchar *state_dir;             /* .vv files */
   gchar *runner;                /* the pipeline runner binary */
   /* [spice] */
+  OsvdiConsoleMode console;
   gchar *address;               /* listen address for the sessions */
   gchar *public_host;           /* what clients connect to (.vv, metadata) */
   gint port_min, port_max;
@@ -33,6 +41,12 @@ typedef struct
 OsvdiLauncherConfig *osvdi_launcher_config_load (const gchar * path,
     gboolean allow_missing, GError ** error);
 void osvdi_launcher_config_free (OsvdiLauncherConfig * cfg);
+
+/* "direct" or "proxy", as in launcher.conf. */
+const gchar *osvdi_console_mode_name (OsvdiConsoleMode mode);
+/* One line that says what the mode means for this configuration. */
+gchar *osvdi_launcher_config_describe_console (const OsvdiLauncherConfig *
+    cfg);
 
 /* A flavor's pipeline template from flavors.d/<flavor>.conf. */
 gchar *osvdi_flavor_load (const gchar * path, GError ** error);

@@ -45,8 +45,12 @@ osvdi_publish_vv (const OsvdiLauncherConfig * cfg, const OsvdiPublication * p)
     g_free (ca);
     g_free (ca_path);
   }
-  g_string_append_printf (vv, "password=%s\ntitle=%s\ndelete-this-file=0\n",
-      p->ticket, info->instance_name ? info->instance_name : info->name);
+  /* console=proxy: no ticket; the file still tells the operator where the
+   * session listens. */
+  if (p->ticket)
+    g_string_append_printf (vv, "password=%s\n", p->ticket);
+  g_string_append_printf (vv, "title=%s\ndelete-this-file=0\n",
+      info->instance_name ? info->instance_name : info->name);
   if (!g_file_set_contents_full (path, vv->str, vv->len,
           G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error)) {
     LOG_ERROR ("%s: cannot write %s: %s", info->uuid, path, error->message);
@@ -90,8 +94,8 @@ osvdi_publish_metadata_xml (const OsvdiLauncherConfig * cfg,
 {
   GString *x = g_string_new ("<spice");
 
-  g_string_append_printf (x, " host='%s' address='%s'", cfg->public_host,
-      cfg->address);
+  g_string_append_printf (x, " console='%s' host='%s' address='%s'",
+      osvdi_console_mode_name (cfg->console), cfg->public_host, cfg->address);
   if (p->port)
     g_string_append_printf (x, " port='%d'", p->port);
   if (p->tls_port)

@@ -17,7 +17,7 @@ typedef struct
 {
   const OsvdiDomainInfo *info;
   gint port, tls_port;          /* 0: none */
-  const gchar *ticket;
+  const gchar *ticket;          /* NULL: none (console=proxy) */
   gint64 ticket_expiry;         /* unix time, 0: none */
 } OsvdiPublication;
 
@@ -29,7 +29,10 @@ void osvdi_publish_vv_remove (const OsvdiLauncherConfig * cfg,
 /* The .vv files of an earlier run are stale: reconcile writes them anew. */
 void osvdi_publish_vv_remove_all (const OsvdiLauncherConfig * cfg);
 
-/* <osvdi:spice host= address= port= tls-port= ticket-expiry=/> (no ticket). */
+/* <osvdi:spice console= host= address= port= tls-port= ticket-expiry=/>
+ * (never the ticket). console='proxy': the session has no ticket and a
+ * console proxy (Nova's) connects to address=; console='direct': clients
+ * need the ticket of the .vv file. */
 gchar *osvdi_publish_metadata_xml (const OsvdiLauncherConfig * cfg,
     const OsvdiPublication * p);
 /* Sets (or with @xml NULL removes) the live metadata, as a libvirt job;

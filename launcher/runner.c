@@ -1,11 +1,14 @@
 /* OSVDI - osvdi-pipeline: runs one VM's pipeline for osvdi-launcher
  * SPDX-License-Identifier: Apache-2.0
  *
- *   osvdi-pipeline [--domain UUID] [--ticket-fd N] [--status-fd N] PIPELINE
+ *   osvdi-pipeline [--domain UUID] [--ticket-fd N | --no-ticket]
+ *                  [--status-fd N] PIPELINE
  *
  * The SPICE ticket arrives on an inherited file descriptor, never on the
  * command line or in the environment, and goes to every element of the
- * pipeline with a "password" property (spicesink). State changes are
+ * pipeline with a "password" property (spicesink). --no-ticket (the
+ * launcher's console=proxy) sets "disable-ticketing" on those elements
+ * instead: a console proxy is the gate. State changes are
  * reported as lines on the status descriptor: "playing", "eos",
  * "error <text>". SIGTERM or SIGINT sends EOS and exits when it is through.
  */
@@ -117,6 +120,32 @@ hand_out_ticket (GstElement * pipeline, const gchar * ticket)
   return n;
 }
 
+/* --no-ticket: every element that takes a password accepts clients without
+ * one; returns how many. */
+static guint
+disable_tickets (GstElement * pipeline)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+  guint n = 0;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = g_value_get_object (&item);
+    GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+        "disable-ticketing");
+
+    if (p && G_PARAM_SPEC_VALUE_TYPE (p) == G_TYPE_BOOLEAN
+        && (p->flags & G_PARAM_WRITABLE)) {
+      g_object_set (e, "disable-ticketing", TRUE, NULL);
+      n++;
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return n;
+}
+
 static gboolean
 on_bus (GstBus * bus, GstMessage * msg, gpointer data)
 {
@@ -184,6 +213,7 @@ main (int argc, char **argv)
 {
   Runner r = {.status_fd = -1,.domain = "-" };
   gint ticket_fd = -1;
+  gboolean no_ticket = FALSE;
   gchar *domain = NULL;
   gchar **rest = NULL;
   gchar *ticket = NULL;
@@ -193,6 +223,8 @@ main (int argc, char **argv)
         "UUID"},
     {"ticket-fd", 0, 0, G_OPTION_ARG_INT, &ticket_fd,
         "Read the SPICE ticket from this descriptor", "FD"},
+    {"no-ticket", 0, 0, G_OPTION_ARG_NONE, &no_ticket,
+        "Clients need no ticket (a console proxy is the gate)", NULL},
     {"status-fd", 0, 0, G_OPTION_ARG_INT, &r.status_fd,
         "Report state lines on this descriptor", "FD"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL,
@@ -215,6 +247,10 @@ main (int argc, char **argv)
     report (&r, "error expected exactly one PIPELINE argument");
     goto out;
   }
+  if (no_ticket && ticket_fd >= 0) {
+    report (&r, "error --no-ticket and --ticket-fd exclude each other");
+    goto out;
+  }
   if (ticket_fd >= 0 && !(ticket = read_ticket (ticket_fd, &error))) {
     report (&r, "error %s", error->message);
     goto out;
@@ -233,6 +269,11 @@ main (int argc, char **argv)
           "(spicesink)");
       goto out;
     }
+  }
+  if (no_ticket && disable_tickets (r.pipeline) == 0) {
+    report (&r, "error --no-ticket, but the pipeline has no element that "
+        "takes a ticket (spicesink)");
+    goto out;
   }
 
   r.loop = g_main_loop_new (NULL, FALSE);

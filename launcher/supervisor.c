@@ -350,6 +350,7 @@ session_start_child (Session * s, gint display)
   GSubprocessLauncher *sl;
   GError *error = NULL;
   int ticket_pipe[2], status_pipe[2];
+  GPtrArray *argv;
   GDataInputStream *status;
   gchar *line, *how;
   gsize len;
@@ -366,14 +367,17 @@ session_start_child (Session * s, gint display)
     close (ticket_pipe[1]);
     goto failed;
   }
-  /* The ticket fits the pipe's buffer: write it all now, close our end. */
-  line = g_strdup_printf ("%s\n", s->ticket);
-  len = strlen (line);
-  if (write (ticket_pipe[1], line, len) != (ssize_t) len)
-    LOG_ERROR ("%s: cannot pass the ticket: %s", s->info->uuid,
-        g_strerror (errno));
-  memset (line, 0, len);
-  g_free (line);
+  /* The ticket fits the pipe's buffer: write it all now, close our end.
+   * console=proxy: no ticket, the descriptor stays empty. */
+  if (s->ticket) {
+    line = g_strdup_printf ("%s\n", s->ticket);
+    len = strlen (line);
+    if (write (ticket_pipe[1], line, len) != (ssize_t) len)
+      LOG_ERROR ("%s: cannot pass the ticket: %s", s->info->uuid,
+          g_strerror (errno));
+    memset (line, 0, len);
+    g_free (line);
+  }
   close (ticket_pipe[1]);
 
   sl = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
@@ -384,9 +388,23 @@ session_start_child (Session * s, gint display)
     display = -1;
   }
   g_subprocess_launcher_set_child_setup (sl, child_setup, NULL, NULL);
-  s->proc = g_subprocess_launcher_spawn (sl, &error, cfg->runner,
-      "--domain", s->info->uuid, "--ticket-fd", "3", "--status-fd", "4",
-      s->pipeline, NULL);
+  argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, cfg->runner);
+  g_ptr_array_add (argv, "--domain");
+  g_ptr_array_add (argv, s->info->uuid);
+  if (s->ticket) {
+    g_ptr_array_add (argv, "--ticket-fd");
+    g_ptr_array_add (argv, "3");
+  } else {
+    g_ptr_array_add (argv, "--no-ticket");
+  }
+  g_ptr_array_add (argv, "--status-fd");
+  g_ptr_array_add (argv, "4");
+  g_ptr_array_add (argv, s->pipeline);
+  g_ptr_array_add (argv, NULL);
+  s->proc = g_subprocess_launcher_spawnv (sl,
+      (const gchar * const *) argv->pdata, &error);
+  g_ptr_array_unref (argv);
   g_object_unref (sl);
   if (!s->proc) {
     LOG_ERROR ("%s: cannot start %s: %s", s->info->uuid, cfg->runner,
@@ -714,13 +732,13 @@ session_create (OsvdiSupervisor * sup, const gchar * uuid, const gchar * xml)
         s->info->name);
     goto failed;
   }
-  s->ticket = ticket_new ();
-  if (!s->ticket) {
+  /* console=proxy: the console proxy is the gate, no ticket. */
+  if (cfg->console == OSVDI_CONSOLE_DIRECT && !(s->ticket = ticket_new ())) {
     LOG_ERROR ("%s: no ticket: VM %s gets no desktop session",
         s->info->uuid, s->info->name);
     goto failed;
   }
-  if (cfg->ticket_lifetime)
+  if (s->ticket && cfg->ticket_lifetime)
     s->ticket_expiry = g_get_real_time () / G_USEC_PER_SEC
         + cfg->ticket_lifetime;
   s->pipeline = osvdi_flavor_expand (tmpl, cfg, s->info, s->port,

@@ -4,7 +4,7 @@
  *   osvdi-spice-probe --port P [--password T] [--seconds S]
  *                     [--lit X0,Y0,X1,Y1,N] [X,Y,RRGGBB...]
  *
- * Connects to 127.0.0.1:P with spice-client-glib, retrying until the
+ * Connects to HOST:P (127.0.0.1 unless --host) with spice-client-glib, retrying until the
  * server answers, and waits until every listed pixel of the decoded
  * display is within a lossy-codec tolerance of its colour. Exit 0 when
  * they all match within S seconds (default 120), 1 otherwise, printing
@@ -23,12 +23,14 @@ int
 main (int argc, char **argv)
 {
   gint port = 0, seconds = 120;
-  gchar *password = NULL;
+  gchar *password = NULL, *host = NULL;
   gchar **points = NULL;
   gchar *lit = NULL;
   gint lx0 = 0, ly0 = 0, lx1 = 0, ly1 = 0, lmin = 0;
   GOptionEntry entries[] = {
-    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port on 127.0.0.1", NULL},
+    {"host", 0, 0, G_OPTION_ARG_STRING, &host, "SPICE host (127.0.0.1)",
+        NULL},
+    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port", NULL},
     {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
     {"lit", 0, 0, G_OPTION_ARG_STRING, &lit, "bright pixels wanted",
@@ -54,12 +56,14 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   n = points ? g_strv_length (points) : 0;
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  cfg.host = host;
   cfg.port = port;
   cfg.password = password;
 
   client = osvdi_test_client_open_until (&cfg, end);
   if (!client) {
-    g_print ("no SPICE server answered on port %d within %d s\n", port,
+    g_print ("no SPICE server answered on %s port %d within %d s\n",
+        host ? host : "127.0.0.1", port,
         seconds);
   } else {
     gboolean all = FALSE;
@@ -97,6 +101,7 @@ main (int argc, char **argv)
   }
   g_strfreev (points);
   g_free (password);
+  g_free (host);
   g_free (lit);
   return rc;
 }

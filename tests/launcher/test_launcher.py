@@ -130,6 +130,36 @@ def port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def tcp_listeners(port):
+    """The local addresses (hex, as the kernel writes them) of the sockets
+    listening on @port, from /proc/net/tcp and tcp6."""
+    found = []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            addr, _, hexport = local.rpartition(":")
+            if state == "0A" and int(hexport, 16) == port:   # 0A: LISTEN
+                found.append(addr)
+    return found
+
+
+def spice_probe(port, password=None, seconds=60):
+    """osvdi-spice-probe (spice-client-glib) on 127.0.0.1:@port: succeeds
+    once the test flavors' videotestsrc picture (SMPTE bars: white at the
+    top left, blue at the top right) is decoded."""
+    args = [f"{BUILD}/tests/osvdi-spice-probe", "--port", str(port),
+            "--seconds", str(seconds), "2,2,ffffff", "60,2,0000ff"]
+    if password is not None:
+        args[3:3] = ["--password", password]
+    return subprocess.run(args, capture_output=True, text=True,
+                          timeout=seconds + 60)
+
+
 def domain_xml(name, dom_uuid, flavor=None, mdev=True):
     meta = ""
     if flavor is not None:
@@ -278,8 +308,11 @@ class Libvirtd:
         self.virtlogd = None
 
 
+DIRECT_SPICE_CONF = "address=127.0.0.1\nticket-lifetime=3600\n"
+
+
 class Launcher:
-    def __init__(self, tmp, uri, env):
+    def __init__(self, tmp, uri, env, spice_conf=DIRECT_SPICE_CONF):
         self.tmp = tmp
         self.uri = uri
         self.env = env
@@ -298,10 +331,8 @@ flavors-dir={self.flavors}
 state-dir={self.state}
 runner={BUILD}/launcher/osvdi-pipeline
 [spice]
-address=127.0.0.1
-port-min={PORT_MIN}
+{spice_conf}port-min={PORT_MIN}
 port-max={PORT_MAX}
-ticket-lifetime=3600
 [restart]
 backoff-initial-ms=300
 backoff-max-ms=1000
@@ -349,7 +380,8 @@ class LauncherTest(unittest.TestCase):
         env["GST_REGISTRY_1_0"] = os.path.join(cls.tmp, "registry.bin")
         # Debug lines: how many references each closed connection kept.
         env["G_MESSAGES_DEBUG"] = "osvdi-launcher"
-        cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env)
+        cls.launcher = Launcher(cls.tmp, cls.libvirtd.uri, env,
+                                getattr(cls, "SPICE_CONF", DIRECT_SPICE_CONF))
         cls.launcher.start()
         cls.conn = libvirt.open(cls.libvirtd.uri)
 
@@ -781,6 +813,77 @@ class LauncherTest(unittest.TestCase):
             self.no_child(u)
 
 
+    def test_16_direct_sessions_need_their_ticket(self):
+        """console=direct (the default): a SPICE client gets the picture
+        with the .vv file's ticket only."""
+        if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
+            self.skipTest("osvdi-spice-probe is not built (no spice-client-glib)")
+        self.assertIn("console=direct: sessions on 127.0.0.1, each with its own "
+                      "ticket", self.launcher.text())
+        _, dom_uuid = self.start_vm("vdi.small")
+        try:
+            _, port, (_, vv) = self.session(dom_uuid)
+            self.assertIn("--ticket-fd", self.child(dom_uuid)[2])
+            self.assertIn("console=\"direct\"", wait_until(
+                lambda: self._metadata(dom_uuid), 10) or "")
+            r = spice_probe(port, vv["password"])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            for wrong in (None, "not-the-ticket", vv["password"][:-1]):
+                with self.subTest(ticket=wrong):
+                    r = spice_probe(port, wrong, seconds=8)
+                    self.assertNotEqual(r.returncode, 0, r.stdout)
+                    self.assertIn(f"no SPICE server answered on 127.0.0.1 port {port}", r.stdout)
+        finally:
+            self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+
+class ConsoleProxyTest(unittest.TestCase):
+    """[spice] console=proxy: Nova's SPICE model, the console proxy is the
+    gate; a launcher of its own on a private libvirtd."""
+
+    TMP_PREFIX = "osvdi-console-proxy-test-"
+    DRIVER = "test"
+    SPICE_CONF = "console=proxy\naddress=127.0.0.1\n"
+    setUpClass = classmethod(LauncherTest.setUpClass.__func__)
+    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
+    tearDown = LauncherTest.tearDown
+    start_vm = LauncherTest.start_vm
+    stop_vm = LauncherTest.stop_vm
+    child = LauncherTest.child
+    no_child = LauncherTest.no_child
+    session = LauncherTest.session
+    _metadata = LauncherTest._metadata
+
+    def test_01_session_without_ticket_on_the_address_only(self):
+        if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
+            self.skipTest("osvdi-spice-probe is not built (no spice-client-glib)")
+        self.assertIn("console=proxy: sessions on 127.0.0.1 without tickets, the "
+                      "console proxy is the gate", self.launcher.text())
+        _, dom_uuid = self.start_vm("vdi.small")
+        try:
+            _, port, (path, vv) = self.session(dom_uuid)
+            args = self.child(dom_uuid)[2]
+            self.assertIn("--no-ticket", args)
+            self.assertNotIn("--ticket-fd", args)
+            # The metadata: the mode, the address a proxy connects to, the
+            # port; no expiry (there is no ticket).
+            meta = wait_until(lambda: self._metadata(dom_uuid), 10) or ""
+            self.assertIn('console="proxy"', meta)
+            self.assertIn('address="127.0.0.1"', meta)
+            self.assertIn(f'port="{port}"', meta)
+            self.assertNotIn("ticket-expiry", meta)
+            self.assertNotIn("password", vv)
+            # Listening on the configured address only, not on 0.0.0.0/::.
+            self.assertEqual(tcp_listeners(port), ["0100007F"])
+            # A real SPICE client without a ticket gets the picture.
+            r = spice_probe(port)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+
 class QemuVmTest(unittest.TestCase):
     """The production path: a real QEMU VM under libvirt's QEMU driver with
     <graphics type='dbus' p2p='yes'/>; the launcher hands the pipeline a
@@ -980,6 +1083,35 @@ class CheckConfigTest(unittest.TestCase):
         rc, out = self.run_check({"default.conf": self.GOOD}, "[spice]\nport-min=lots\n")
         self.assertEqual(rc, 1, out)
         self.assertIn("port-min must be a number", out)
+
+    def test_console_mode(self):
+        rc, out = self.run_check({"default.conf": self.GOOD})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("console=direct: sessions on 127.0.0.1, each with its own ticket", out)
+        rc, out = self.run_check({"default.conf": self.GOOD},
+                                 "[spice]\nconsole=proxy\naddress=10.0.0.5\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("console=proxy: sessions on 10.0.0.5 without tickets, the console "
+                      "proxy is the gate", out)
+        # Loopback is allowed (a proxy on this host).
+        rc, out = self.run_check({"default.conf": self.GOOD},
+                                 "[spice]\nconsole=proxy\naddress=127.0.0.1\n")
+        self.assertEqual(rc, 0, out)
+        for address in ("0.0.0.0", "::", "0:0::0", "*"):
+            with self.subTest(address=address):
+                rc, out = self.run_check({"default.conf": self.GOOD},
+                                         f"[spice]\nconsole=proxy\naddress={address}\n")
+                self.assertEqual(rc, 1, out)
+                self.assertIn(f'console=proxy needs address= set to one management '
+                              f'address (the one the console proxy reaches), not "{address}"',
+                              out)
+        rc, out = self.run_check({"default.conf": self.GOOD}, "[spice]\nconsole=proxy\n"
+                                 "address=10.0.0.5\nticket-lifetime=60\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("ticket-lifetime has no meaning with console=proxy", out)
+        rc, out = self.run_check({"default.conf": self.GOOD}, "[spice]\nconsole=open\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn('console must be direct or proxy, not "open"', out)
 
 
 class ProviderConfigTest(unittest.TestCase):
@@ -1244,6 +1376,30 @@ class RunnerTest(unittest.TestCase):
         self.assertIn("no element that takes the ticket", status.read())
         p.stderr.close()
 
+    def test_no_ticket(self):
+        """--no-ticket (console=proxy): spicesink starts without a password,
+        which it refuses otherwise; a pipeline without spicesink is an error."""
+        sr, sw = os.pipe()
+        port = free_port()
+        p = subprocess.Popen([f"{BUILD}/launcher/osvdi-pipeline", "--no-ticket",
+                              "--status-fd", str(sw),
+                              "videotestsrc is-live=true ! video/x-raw,width=64,height=48 "
+                              f"! x264enc tune=zerolatency ! h264parse ! spicesink port={port}"],
+                             pass_fds=(sw,), stderr=subprocess.PIPE, text=True)
+        os.close(sw)
+        status = os.fdopen(sr)
+        self.assertEqual(status.readline().strip(), "playing")
+        self.assertTrue(wait_until(lambda: port_open(port), 20))
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(30), 0, p.stderr.read())
+        status.close()
+        p.stderr.close()
+        p = subprocess.run([f"{BUILD}/launcher/osvdi-pipeline", "--no-ticket",
+                            "videotestsrc num-buffers=1 ! fakesink"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--no-ticket, but the pipeline has no element", p.stderr)
+
     def test_ticket_reaches_spicesink_and_sigterm_ends_with_eos(self):
         port = free_port()
         p, status = self.run_runner(
@@ -1294,7 +1450,8 @@ if __name__ == "__main__":
     if any(t.startswith("ProviderConfigTest") for t in selected) and yaml is None:
         print("SKIP: python3-yaml is not installed")
         sys.exit(77)
-    if any(t.split(".")[0] in ("LauncherTest", "QemuVmTest") for t in selected):
+    if any(t.split(".")[0] in ("LauncherTest", "QemuVmTest", "ConsoleProxyTest")
+           for t in selected):
         if libvirt is None:
             print("SKIP: python3-libvirt is not installed")
             sys.exit(77)

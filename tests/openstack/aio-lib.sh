@@ -29,6 +29,13 @@ if [ "${AIO_ROOT+set}" != set ]; then
   AIO_ROOT=$D13_ROOT
 fi
 AIO_NETNS=${AIO_NETNS:-osvdi-aio}
+# The management network of the console test (aio_mgmt_net): a /30 of
+# RFC 2544's benchmarking range, which no real network routes (TEST-NET-1
+# is not safe: this very machine's uplink is on 192.0.2.0/24).
+AIO_MGMT_IF=${AIO_MGMT_IF:-osvdi-aio-mgmt}
+AIO_MGMT_HOST=${AIO_MGMT_HOST:-198.18.233.1}
+AIO_MGMT_PEER=${AIO_MGMT_PEER:-198.18.233.2}
+AIO_HTML5_PORT=${AIO_HTML5_PORT:-6082}
 # Inside the root (paths as the root's processes see them).
 AIO_STATE_IN=/var/lib/osvdi/aio
 AIO_STATE=$AIO_ROOT$AIO_STATE_IN
@@ -166,10 +173,30 @@ aio_mount () {
   ip netns exec "$AIO_NETNS" ip link set lo up
 }
 
+# aio_mgmt_net: a management network between this host and the stack's
+# namespace, as between a compute host and the controller that runs the
+# console proxy: a veth pair, $AIO_MGMT_HOST here, $AIO_MGMT_PEER in the
+# namespace.  Deleting the namespace (aio_teardown) deletes the pair.
+aio_mgmt_net () {
+  local used
+  # Never a network this host is already on.
+  used=$(ip -o addr show to "$AIO_MGMT_HOST/30" | grep -v " $AIO_MGMT_IF " || true)
+  [ -z "$used" ] || { aio_die "the management network $AIO_MGMT_HOST/30 is in use" \
+    "here ($used): set AIO_MGMT_HOST and AIO_MGMT_PEER"; return 1; }
+  if ! ip link show "$AIO_MGMT_IF" >/dev/null 2>&1; then
+    ip link add "$AIO_MGMT_IF" type veth peer name osvdi-mgmt netns "$AIO_NETNS"
+  fi
+  ip addr replace "$AIO_MGMT_HOST/30" dev "$AIO_MGMT_IF"
+  ip link set "$AIO_MGMT_IF" up
+  ip netns exec "$AIO_NETNS" ip addr replace "$AIO_MGMT_PEER/30" dev osvdi-mgmt
+  ip netns exec "$AIO_NETNS" ip link set osvdi-mgmt up
+}
+
 # Stops everything and undoes aio_mount: the one cleanup (trap) there is.
 aio_teardown () {
   aio_stop_all || true
   [ -e "/run/netns/$AIO_NETNS" ] && ip netns delete "$AIO_NETNS" || true
+  ip link del "$AIO_MGMT_IF" 2>/dev/null || true
   d13_umount || true
 }
 
@@ -683,8 +710,25 @@ EOF
   aio_nova_osvdi_conf "$f"
 }
 
+# aio_nova_console_conf NOVA_CONF: SPICE consoles on (the compute manager
+# refuses every SPICE console otherwise), served by the launcher for D-Bus
+# display instances (patch 0004): nova-spicehtml5proxy on the management
+# network's controller side, and a base URL for spice-direct (Kerbside's;
+# unused here: the test reads the token as a proxy does).
+aio_nova_console_conf () {
+  aio_ini "$1" <<EOF
+[spice]
+enabled = True
+html5proxy_host = $AIO_MGMT_PEER
+html5proxy_port = $AIO_HTML5_PORT
+html5proxy_base_url = http://$AIO_MGMT_PEER:$AIO_HTML5_PORT/spice_auto.html
+spice_direct_proxy_base_url = http://$AIO_MGMT_PEER:13002/nova
+EOF
+}
+
 aio_nova () {
   aio_nova_conf
+  [ -z "${AIO_CONSOLE:-}" ] || aio_nova_console_conf "$AIO_ROOT/etc/nova/nova.conf"
   rm -rf "$AIO_ROOT/var/lib/nova/instances"
   install -d -o "$(aio_uid nova)" -g "$(aio_gid nova)" \
     "$AIO_ROOT/var/lib/nova/instances" "$AIO_ROOT/var/lib/nova/tmp"
@@ -696,6 +740,10 @@ aio_nova () {
   aio_spawn nova-conductor nova nova-conductor --config-file /etc/nova/nova.conf
   aio_spawn nova-scheduler nova nova-scheduler --config-file /etc/nova/nova.conf
   aio_start_compute
+  if [ -n "${AIO_CONSOLE:-}" ]; then
+    aio_spawn nova-spicehtml5proxy nova nova-spicehtml5proxy \
+      --config-file /etc/nova/nova.conf
+  fi
 }
 
 aio_start_compute () {
@@ -794,7 +842,8 @@ flavors-dir=$dir/flavors.d
 state-dir=$state
 runner=$runner
 [spice]
-address=127.0.0.1
+console=${AIO_LAUNCHER_CONSOLE:-direct}
+address=${AIO_LAUNCHER_ADDRESS:-127.0.0.1}
 port-min=$pmin
 port-max=$pmax
 ticket-lifetime=0
@@ -805,11 +854,13 @@ max-restarts=5
 stable-seconds=10
 stop-timeout-ms=10000
 EOF
+  # AIO_ENCODE: what turns the frames into the stream (the default: x264).
+  local encode=${AIO_ENCODE:-'videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=600 ! h264parse'}
   for f in "$@"; do
-    cat > "$dir/flavors.d/$f.conf" <<'EOF'
-[flavor]
-pipeline=vfiodmabufsrc qemu-display-fd=${QEMU_DISPLAY_FD} ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=600 ! h264parse ! spicesink address=${SPICE_ADDRESS} port=${SPICE_PORT} password-lifetime=${TICKET_LIFETIME}
-EOF
+    printf '[flavor]\npipeline=%s ! %s ! %s\n' \
+      "vfiodmabufsrc qemu-display-fd=\${QEMU_DISPLAY_FD}${AIO_SOURCE_EXTRA:+ $AIO_SOURCE_EXTRA}" "$encode" \
+      'spicesink address=${SPICE_ADDRESS} port=${SPICE_PORT} password-lifetime=${TICKET_LIFETIME}' \
+      > "$dir/flavors.d/$f.conf"
   done
 }
 

@@ -16,6 +16,8 @@
 # launcher's pipelines encode x264 for the whole run), e.g.
 #   OSVDI_SANITIZE=0 OSVDI_BUILDDIR=build/h scripts/test openstack-aio
 #
+#   OSVDI_AIO_PLAN=console aio-test.sh BUILD_DIR   (meson test openstack-console)
+#
 # Phases, each printed as `phase <name>: <seconds> s`:
 #   services  the root (made/extended when needed), the Nova patches, every
 #             service up, the guest images, the flavor
@@ -26,6 +28,23 @@
 #   placement the encoder-session inventory and the server's allocation;
 #             at capacity (total 1) a second server gets NoValidHost
 #   delete    server delete -> pipeline, port, .vv and domain gone
+# The console plan (users reach the desktop through Nova's console API,
+# patch 0004; the launcher in console=proxy mode on a management network, a
+# veth pair between this host and the stack's namespace) instead of the
+# lifecycle and Placement phases:
+#   proxy-mode    the session listens on the management address only, with
+#                 no ticket, and says so in the domain's metadata
+#   spice-direct  create_console spice-direct at 2.99 and the token's
+#                 connection (GET /os-console-auth-tokens), as Kerbside does:
+#                 a SPICE client there sees the picture, its keys reach the guest
+#   html5         `openstack console url show --spice`: headless Chromium opens
+#                 the URL (nova-spicehtml5proxy, spice-html5): the page shows
+#                 the guest's picture, keys typed into it reach the guest
+#   not-ready     the launcher stopped, a hard reboot: the API answers 409 "not
+#                 ready", never a stale port; the launcher back: the new session
+#   direct-mode   the launcher in its default mode (a ticket per session): Nova
+#                 refuses the console with a clear 400; a SPICE client with no
+#                 or a wrong ticket is refused, the .vv ticket works
 # Needs root, debootstrap, nsenter and ip; exits 77 with the reason otherwise.
 # Run it under `flock /tmp/osvdi-heavy.lock` on shared machines.
 set -euo pipefail
@@ -44,6 +63,20 @@ for f in launcher/osvdi-launcher launcher/osvdi-pipeline tests/osvdi-spice-probe
 done
 
 FLAVOR=vdi.small
+PLAN=${OSVDI_AIO_PLAN:-lifecycle}
+case "$PLAN" in
+  lifecycle) ;;
+  console)
+    export AIO_CONSOLE=1
+    # A still desktop again every 250 ms: spice-html5 shows a still picture
+    # only once later frames follow (vfiodmabufsrc's still-interval).
+    export AIO_SOURCE_EXTRA=${AIO_SOURCE_EXTRA:-still-interval=250}
+    # spice-html5 decodes VP8 and MJPEG only.
+    export AIO_ENCODE=${AIO_ENCODE:-'videoconvert ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=600'}
+    command -v chromium >/dev/null ||
+      d13_skip "no chromium (the browser console; Debian's package chromium)" ;;
+  *) echo "OSVDI_AIO_PLAN: lifecycle or console, not '$PLAN'" >&2; exit 2 ;;
+esac
 PORT_MIN=${OSVDI_AIO_PORT_MIN:-26900}
 PORT_MAX=$((PORT_MIN + 99))
 # The guest: Debian's kernel and the busybox initramfs of the QEMU tests
@@ -107,7 +140,7 @@ new_pipeline () { one_pipeline "$1" && [ "$(pipelines "$1")" != "$2" ]; }
 
 vv_get () { sed -n "s/^$2=//p" "$tmp/launcher/state/$1.vv" 2>/dev/null; }
 has_vv () { [ -n "$(vv_get "$1" port)" ]; }
-port_listens () { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_listens () { (exec 3<>"/dev/tcp/${SPICE_HOST:-127.0.0.1}/$1") 2>/dev/null; }
 
 server_status () { aio_os server show "$1" -f value -c status; }
 status_is () { [ "$(server_status "$1")" = "$2" ]; }
@@ -120,7 +153,11 @@ picture () {
   local port pass
   port=$(vv_get "$1" port)
   pass=$(vv_get "$1" password)
-  "$build/tests/osvdi-spice-probe" --port "$port" --password "$pass" \
+  picture_at "${SPICE_HOST:-127.0.0.1}" "$port" "$pass"
+}
+# picture_at HOST PORT [TICKET]
+picture_at () {
+  "$build/tests/osvdi-spice-probe" --host "$1" --port "$2" ${3:+--password "$3"} \
     --seconds 240 $PATTERN
 }
 
@@ -143,8 +180,10 @@ settled () {
 phase_begin services
 d13_build
 d13_install openstack
+[ "$PLAN" != console ] || d13_install console
 aio_mount
 aio_stop_all                 # whatever a killed earlier run left running
+[ "$PLAN" != console ] || aio_mgmt_net
 aio_nova_patch
 kernel=$("$here/../vm/guest-kernel.sh" "$build/tests/vm")
 initrd=$("$here/../vm/guest-initramfs.sh" "$build/tests/osvdi-guest.cpio.gz" "$build/tests/vm")
@@ -160,6 +199,10 @@ phase_end services
 
 # --- phase 2: create ----------------------------------------------------------
 phase_begin create
+if [ "$PLAN" = console ]; then
+  export AIO_LAUNCHER_CONSOLE=proxy AIO_LAUNCHER_ADDRESS=$AIO_MGMT_HOST
+  SPICE_HOST=$AIO_MGMT_HOST
+fi
 aio_launcher_conf "$tmp/launcher" "$AIO_LIBVIRT_URI" "$PORT_MIN" "$PORT_MAX" \
   "$build/launcher/osvdi-pipeline" "$FLAVOR"
 aio_launcher_start "$tmp/launcher" "$build/launcher/osvdi-launcher"
@@ -184,12 +227,16 @@ aio_wait "$id: the session in the domain's OSVDI metadata" 60 osvdi_meta
 picture "$id"
 echo "$id: picture after $(( $(date +%s) - t0 )) s"
 aio_wait "$id: the guest's shell prompt on its serial port" 120 console_has "$id" "# "
-"$build/tests/osvdi-spice-type" --port "$(vv_get "$id" port)" \
+"$build/tests/osvdi-spice-type" --host "${SPICE_HOST:-127.0.0.1}" --port "$(vv_get "$id" port)" \
   --password "$(vv_get "$id" password)" 'expr 4000 - 3\n'
 aio_wait "$id: what the client typed reached the guest (3997 on its serial port)" \
   60 console_has "$id" 3997
 phase_end create
 
+if [ "$PLAN" = console ]; then
+  . "$here/aio-console.sh"
+  aio_console_phases
+else
 # --- phase 3: lifecycle -------------------------------------------------------
 phase_begin hard-reboot
 old=$(pipelines "$id"); t0=$(date +%s)
@@ -268,6 +315,7 @@ echo "osvdi-aio-2 ($id2): ERROR, No valid host was found (1 of 1 $AIO_RC in use)
 aio_os server delete --wait osvdi-aio-2
 one_pipeline "$id" || aio_die "$id: not one pipeline after the nova-compute restart"
 phase_end placement
+fi
 
 # --- phase 5: delete ----------------------------------------------------------
 phase_begin delete
@@ -288,4 +336,4 @@ aio_launcher_stop "$tmp/launcher"
 aio_teardown
 aio_nova_unpatch
 echo "root: $(du -sh --one-file-system "$AIO_ROOT" | cut -f1)"
-echo "PASS: openstack-aio"
+echo "PASS: openstack-$([ "$PLAN" = console ] && echo console || echo aio)"

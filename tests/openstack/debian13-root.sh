@@ -21,6 +21,9 @@ declare -A D13_SETS=(
   [openstack]="nova-api nova-conductor nova-scheduler nova-compute-kvm placement-api
     glance-api keystone neutron-server rabbitmq-server mariadb-server
     qemu-system-modules-spice python3-openstackclient python3-osc-placement"
+  # The browser console: nova-spicehtml5proxy and the spice-html5 page it
+  # serves (the openstack-console test).
+  [console]="nova-consoleproxy spice-html5"
   [nova-unit]="python3-nova python3-stestr python3-oslotest python3-requests-mock
     python3-ddt python3-testtools python3-fixtures python3-testscenarios
     python3-wsgi-intercept python3-flake8"

@@ -2,7 +2,7 @@
  * type a line as key presses and releases, disconnect.
  * SPDX-License-Identifier: Apache-2.0
  *
- *   osvdi-spice-type --port P [--password T] [--seconds S] TEXT
+ *   osvdi-spice-type [--host H] --port P [--password T] [--seconds S] TEXT
  *
  * TEXT: lower-case letters, digits, space, '-', '/', '.'; "\n" in it is
  * Return.  Exit 0 once everything was sent, 1 when no server answered or
@@ -30,10 +30,12 @@ int
 main (int argc, char **argv)
 {
   gint port = 0, seconds = 60, rc = 1;
-  gchar *password = NULL;
+  gchar *password = NULL, *host = NULL;
   gchar **rest = NULL;
   GOptionEntry entries[] = {
-    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port on 127.0.0.1", NULL},
+    {"host", 0, 0, G_OPTION_ARG_STRING, &host, "SPICE host (127.0.0.1)",
+        NULL},
+    {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port", NULL},
     {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL,
@@ -50,16 +52,18 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port || !rest
       || g_strv_length (rest) != 1)
-    g_error ("usage: osvdi-spice-type --port P [--password T] TEXT");
+    g_error ("usage: osvdi-spice-type [--host H] --port P [--password T] TEXT");
   g_option_context_free (ctx);
   text = g_strcompress (rest[0]);
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  cfg.host = host;
   cfg.port = port;
   cfg.password = password;
 
   client = osvdi_test_client_open_until (&cfg, end);
   if (!client)
-    g_print ("no SPICE server answered on port %d within %d s\n", port,
+    g_print ("no SPICE server answered on %s port %d within %d s\n",
+        host ? host : "127.0.0.1", port,
         seconds);
   else {
     if (!osvdi_test_client_wait_inputs (client, 20000))
@@ -75,5 +79,6 @@ main (int argc, char **argv)
   g_free (text);
   g_strfreev (rest);
   g_free (password);
+  g_free (host);
   return rc;
 }

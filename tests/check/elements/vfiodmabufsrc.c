@@ -392,6 +392,39 @@ GST_START_TEST (test_keyframe_request_without_damage)
 
 GST_END_TEST;
 
+/* still-interval: a still screen's picture comes again (for players that
+ * buffer: spice-html5); without it, frames on change only (above). */
+GST_START_TEST (test_still_interval_repeats_a_still_screen)
+{
+  guint8 *screen = screen_new (0x42);
+  gint fd;
+  OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, -1, screen, &fd);
+  GstHarness *h = gst_harness_new ("vfiodmabufsrc");
+  GstClockTime last = GST_CLOCK_TIME_NONE;
+  guint i;
+
+  g_object_set (h->element, "qemu-display-fd", fd, "still-interval", 50,
+      NULL);
+  gst_harness_use_systemclock (h);
+  gst_harness_play (h);
+  close (fd);
+  /* The first frame, then the same picture again, with no draw at all. */
+  for (i = 0; i < 3; i++) {
+    GstBuffer *b = pull (h);
+
+    fail_unless (gst_buffer_memcmp (b, 0, screen, (gsize) STRIDE * H) == 0);
+    fail_unless (!GST_CLOCK_TIME_IS_VALID (last) || GST_BUFFER_PTS (b) > last,
+        "frame %u does not come after the one before", i);
+    last = GST_BUFFER_PTS (b);
+    gst_buffer_unref (b);
+  }
+  gst_harness_teardown (h);
+  osvdi_fake_qemu_free (f);
+  g_free (screen);
+}
+
+GST_END_TEST;
+
 /* Defect 4, at the display layer: a keyframe request wakes a frame wait
  * that is already asleep (the old source polled every 200 ms instead). The
  * wait's deadline is 120 s; the request must end it long before. */
@@ -905,6 +938,7 @@ vfiodmabufsrc_suite (void)
   tcase_add_test (tc, test_video_meta_only_when_asked);
   tcase_add_test (tc, test_replaced_scanout_fd);
   tcase_add_test (tc, test_keyframe_request_without_damage);
+  tcase_add_test (tc, test_still_interval_repeats_a_still_screen);
   tcase_add_test (tc, test_no_clock_is_an_error);
   tcase_add_test (tc, test_unusable_calls_are_no_warning);
   tcase_add_test (tc, test_keyframe_request_wakes_the_wait);
