@@ -94,10 +94,10 @@ read_ticket (gint fd, GError ** error)
   return g_string_free (s, FALSE);
 }
 
-/* Gives the ticket to every element that takes a password; returns how
- * many. */
+/* Sets property @name to @value on every element of @pipeline that has a
+ * writable property of that name and type; returns how many. */
 static guint
-hand_out_ticket (GstElement * pipeline, const gchar * ticket)
+set_on_each (GstElement * pipeline, const gchar * name, const GValue * value)
 {
   GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
   GValue item = G_VALUE_INIT;
@@ -106,11 +106,11 @@ hand_out_ticket (GstElement * pipeline, const gchar * ticket)
   while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstElement *e = g_value_get_object (&item);
     GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-        "password");
+        name);
 
-    if (p && G_PARAM_SPEC_VALUE_TYPE (p) == G_TYPE_STRING
+    if (p && G_PARAM_SPEC_VALUE_TYPE (p) == G_VALUE_TYPE (value)
         && (p->flags & G_PARAM_WRITABLE)) {
-      g_object_set (e, "password", ticket, NULL);
+      g_object_set_property (G_OBJECT (e), name, value);
       n++;
     }
     g_value_reset (&item);
@@ -120,29 +120,34 @@ hand_out_ticket (GstElement * pipeline, const gchar * ticket)
   return n;
 }
 
+/* Gives the ticket to every element that takes a password; returns how
+ * many. */
+static guint
+hand_out_ticket (GstElement * pipeline, const gchar * ticket)
+{
+  GValue v = G_VALUE_INIT;
+  guint n;
+
+  /* static: the ticket is not copied into the GValue */
+  g_value_init (&v, G_TYPE_STRING);
+  g_value_set_static_string (&v, ticket);
+  n = set_on_each (pipeline, "password", &v);
+  g_value_unset (&v);
+  return n;
+}
+
 /* --no-ticket: every element that takes a password accepts clients without
  * one; returns how many. */
 static guint
 disable_tickets (GstElement * pipeline)
 {
-  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
-  GValue item = G_VALUE_INIT;
-  guint n = 0;
+  GValue v = G_VALUE_INIT;
+  guint n;
 
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    GstElement *e = g_value_get_object (&item);
-    GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-        "disable-ticketing");
-
-    if (p && G_PARAM_SPEC_VALUE_TYPE (p) == G_TYPE_BOOLEAN
-        && (p->flags & G_PARAM_WRITABLE)) {
-      g_object_set (e, "disable-ticketing", TRUE, NULL);
-      n++;
-    }
-    g_value_reset (&item);
-  }
-  g_value_unset (&item);
-  gst_iterator_free (it);
+  g_value_init (&v, G_TYPE_BOOLEAN);
+  g_value_set_boolean (&v, TRUE);
+  n = set_on_each (pipeline, "disable-ticketing", &v);
+  g_value_unset (&v);
   return n;
 }
 
