@@ -316,6 +316,20 @@ gst_vfio_dmabuf_src_unlock (GstBaseSrc * bsrc)
   GstVfioDmabufSrc *self = GST_VFIO_DMABUF_SRC (bsrc);
 
   GST_OBJECT_LOCK (self);
+  /* GStreamer 1.26 also unlocks a live source's create() on PLAYING ->
+   * PAUSED. create() would return FLUSHING, basesrc's loop would pause the
+   * streaming task, and the PAUSED -> PLAYING that follows may restart the
+   * task before that pause: the task then stays paused in PLAYING, and no
+   * frame ever goes out again (seen on 1.26.2 in the stress test, one run in
+   * ten). A pause needs no unlock here: create() blocks for a tick or 200 ms
+   * at most, and basesrc holds what it returns until PLAYING. Flushes and
+   * stops (PAUSED -> READY) still unlock. */
+  if (GST_STATE (self) == GST_STATE_PLAYING
+      && GST_STATE_NEXT (self) == GST_STATE_PAUSED) {
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (self, "PLAYING -> PAUSED: create() left running");
+    return TRUE;
+  }
   self->flushing = TRUE;
   if (self->clock_id)
     gst_clock_id_unschedule (self->clock_id);
