@@ -4,6 +4,8 @@
 #pragma once
 
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,4 +68,37 @@ osvdi_test_start_error (const gchar * desc)
   gst_element_set_state (p, GST_STATE_NULL);
   gst_object_unref (p);
   return error;
+}
+
+/* vfiodmabufsrc on the stand-in QEMU's connection @fd (closed here: the
+ * element took its own duplicate), with downstream @caps (NULL: any) and,
+ * if @meta, a downstream that takes GstVideoMeta; playing, paced by the
+ * system clock. */
+static inline GstHarness *
+osvdi_test_vfio_harness (gint fd, const gchar * caps, gboolean meta)
+{
+  GstHarness *h = gst_harness_new ("vfiodmabufsrc");
+
+  g_object_set (h->element, "qemu-display-fd", fd, NULL);
+  if (caps)
+    gst_harness_set_sink_caps_str (h, caps);
+  if (meta)
+    gst_harness_add_propose_allocation_meta (h, GST_VIDEO_META_API_TYPE,
+        NULL);
+  gst_harness_use_systemclock (h);
+  gst_harness_play (h);
+  close (fd);
+  return h;
+}
+
+/* The next buffer, within gst_harness_pull's 60 s; a failure names the
+ * caller's line. */
+#define osvdi_test_pull(h) osvdi_test_pull_at (h, __LINE__)
+static inline GstBuffer *
+osvdi_test_pull_at (GstHarness * h, gint line)
+{
+  GstBuffer *buf = gst_harness_pull (h);
+
+  fail_unless (buf != NULL, "no frame within 60 s (pulled at line %d)", line);
+  return buf;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "osvdi-check-util.h"
 #include "osvdi-fake-qemu.h"
 
 #define W 64
@@ -90,27 +91,6 @@ stats_uint64 (GstElement * src, const gchar * name)
   return v;
 }
 
-static GstHarness *
-harness_new (gint fd)
-{
-  GstHarness *h = gst_harness_new ("vfiodmabufsrc");
-
-  g_object_set (h->element, "qemu-display-fd", fd, NULL);
-  gst_harness_use_systemclock (h);
-  gst_harness_play (h);
-  close (fd);
-  return h;
-}
-
-static GstBuffer *
-pull (GstHarness * h)
-{
-  GstBuffer *buf = gst_harness_pull (h);
-
-  fail_unless (buf != NULL, "no frame within 60 s");
-  return buf;
-}
-
 static void
 current_size (GstHarness * h, gint * width, gint * height)
 {
@@ -132,7 +112,7 @@ pull_until (GstHarness * h, gint prev, guint8 value)
   guint i;
 
   for (i = 0; i < 50; i++) {
-    GstBuffer *buf = pull (h);
+    GstBuffer *buf = osvdi_test_pull (h);
     GstMapInfo map;
     gboolean all = TRUE;
     gsize j;
@@ -280,7 +260,7 @@ GST_START_TEST (test_held_frames_are_snapshots)
   gint fd;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new_full (W, H, W * 4, screen,
       OSVDI_FAKE_QEMU_10, &fd);
-  GstHarness *h = harness_new (fd);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   GPtrArray *held = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_buffer_unref);
   GstBuffer *shows_v1 = NULL, *buf;
@@ -289,10 +269,10 @@ GST_START_TEST (test_held_frames_are_snapshots)
   fail_unless (osvdi_fake_qemu_wait_scanout (f, 60000), "no scanout");
   fail_unless (osvdi_fake_qemu_uses_map (f),
       "the element did not announce Unix.Map (or refused the map)");
-  g_ptr_array_add (held, pull (h));
+  g_ptr_array_add (held, osvdi_test_pull (h));
   draw (f, 0x41);
   for (i = 0; i < 50 && !shows_v1; i++) {
-    buf = pull (h);
+    buf = osvdi_test_pull (h);
     g_ptr_array_add (held, buf);
     if (uniform_value (buf) == 0x41)
       shows_v1 = buf;
@@ -300,7 +280,7 @@ GST_START_TEST (test_held_frames_are_snapshots)
   fail_unless (shows_v1 != NULL, "no frame showing the first draw");
   draw (f, 0x82);
   for (i = 0; i < 50; i++) {
-    buf = pull (h);
+    buf = osvdi_test_pull (h);
     g_ptr_array_add (held, buf);
     if (uniform_value (buf) == 0x82)
       break;
@@ -333,12 +313,12 @@ GST_START_TEST (test_resize_through_a_new_map)
   gint fd, w, hh;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new_full (W, H, W * 4, screen,
       OSVDI_FAKE_QEMU_10, &fd);
-  GstHarness *h = harness_new (fd);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   GstBuffer *buf;
   guint i;
 
   fail_unless (osvdi_fake_qemu_wait_scanout (f, 60000), "no scanout");
-  buf = pull (h);
+  buf = osvdi_test_pull (h);
   current_size (h, &w, &hh);
   fail_unless (w == W && hh == H);
   gst_buffer_unref (buf);
@@ -346,7 +326,7 @@ GST_START_TEST (test_resize_through_a_new_map)
   fail_unless (osvdi_fake_qemu_resize (f, nw, nh, nw * 4, 4096, bigger),
       "the element refused a good ScanoutMap");
   for (i = 0; i < 50; i++) {
-    buf = pull (h);
+    buf = osvdi_test_pull (h);
     current_size (h, &w, &hh);
     if (w == (gint) nw)
       break;
@@ -365,7 +345,7 @@ GST_START_TEST (test_resize_through_a_new_map)
     GstMapInfo map;
     gboolean shown;
 
-    buf = pull (h);
+    buf = osvdi_test_pull (h);
     fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
     shown = map.data[map.size - 1] == 0x99 && map.data[0] == 0x77;
     gst_buffer_unmap (buf, &map);
@@ -402,7 +382,7 @@ GST_START_TEST (test_hostile_maps_ignored)
   gint fd, prev = 0x50;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new_full (W, H, W * 4, screen,
       OSVDI_FAKE_QEMU_10, &fd);
-  GstHarness *h = harness_new (fd);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   guint i;
 
   fail_unless (osvdi_fake_qemu_wait_scanout (f, 60000), "no scanout");
@@ -443,7 +423,7 @@ GST_START_TEST (test_updates_before_any_map_ignored)
   gint fd;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new_full (W, H, W * 4, screen,
       OSVDI_FAKE_QEMU_10 | OSVDI_FAKE_QEMU_NO_SCANOUT, &fd);
-  GstHarness *h = harness_new (fd);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   GstBuffer *buf;
   gint w, hh;
   guint i;
@@ -459,7 +439,7 @@ GST_START_TEST (test_updates_before_any_map_ignored)
       "the element refused a good ScanoutMap");
   /* Had the element taken one of the bad maps (all zero bytes) or made a
    * frame before a map, it would come first. */
-  buf = pull (h);
+  buf = osvdi_test_pull (h);
   current_size (h, &w, &hh);
   fail_unless (w == W && hh == H);
   fail_unless_equals_int (uniform_value (buf), 0x99);

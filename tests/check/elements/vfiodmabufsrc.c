@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "osvdi-check-util.h"
 #include "osvdi-fake-qemu.h"
 #include "osvdi-qemu-display.h"
 
@@ -63,39 +64,6 @@ buffer_fd (GstBuffer * buf)
   return gst_dmabuf_memory_get_fd (mem);
 }
 
-/* A harness around vfiodmabufsrc on the stand-in's connection @fd, with
- * downstream @caps (NULL: any) and, if @meta, a downstream that takes
- * GstVideoMeta; playing, paced by the system clock. */
-static GstHarness *
-harness_new (gint fd, const gchar * caps, gboolean meta)
-{
-  GstHarness *h = gst_harness_new ("vfiodmabufsrc");
-
-  g_object_set (h->element, "qemu-display-fd", fd, NULL);
-  if (caps)
-    gst_harness_set_sink_caps_str (h, caps);
-  if (meta)
-    gst_harness_add_propose_allocation_meta (h, GST_VIDEO_META_API_TYPE,
-        NULL);
-  gst_harness_use_systemclock (h);
-  gst_harness_play (h);
-  /* The element took its own duplicate. */
-  close (fd);
-  return h;
-}
-
-/* The next frame, within a generous bound (gst_harness_pull waits 60 s);
- * a failure names the caller's line. */
-#define pull(h) pull_at (h, __LINE__)
-static GstBuffer *
-pull_at (GstHarness * h, gint line)
-{
-  GstBuffer *buf = gst_harness_pull (h);
-
-  fail_unless (buf != NULL, "no frame within 60 s (pulled at line %d)", line);
-  return buf;
-}
-
 static guint8 *
 screen_new (guint8 value)
 {
@@ -113,15 +81,16 @@ GST_START_TEST (test_gl_scanout_wrapped_once)
 {
   gint dmabuf = memfd_new (H, 0x40), fd;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, dmabuf, NULL, &fd);
-  GstHarness *h = harness_new (fd, "video/x-raw(memory:DMABuf)", FALSE);
+  GstHarness *h = osvdi_test_vfio_harness (fd, "video/x-raw(memory:DMABuf)",
+      FALSE);
   GstBuffer *b[3];
   guint i;
 
   fail_unless (osvdi_fake_qemu_wait_scanout (f, 30000));
-  b[0] = pull (h);
+  b[0] = osvdi_test_pull (h);
   for (i = 1; i < G_N_ELEMENTS (b); i++) {
     osvdi_fake_qemu_update_dmabuf (f);
-    b[i] = pull (h);
+    b[i] = osvdi_test_pull (h);
   }
   for (i = 0; i < G_N_ELEMENTS (b); i++) {
     GstVideoMeta *meta = gst_buffer_get_video_meta (b[i]);
@@ -169,13 +138,13 @@ GST_START_TEST (test_modifier_in_dma_drm_caps)
     gint dmabuf = memfd_new (H, 0x48), fd;
     OsvdiFakeQemu *f = osvdi_fake_qemu_new_modifier (W, H, STRIDE, dmabuf,
         cases[i].modifier, NULL, &fd);
-    GstHarness *h = harness_new (fd, "video/x-raw(memory:DMABuf), "
+    GstHarness *h = osvdi_test_vfio_harness (fd, "video/x-raw(memory:DMABuf), "
         "format=DMA_DRM", FALSE);
     GstBuffer *buf;
     GstCaps *caps;
     GstStructure *st;
 
-    buf = pull (h);
+    buf = osvdi_test_pull (h);
     fail_unless (fd_inode (buffer_fd (buf)) == fd_inode (dmabuf),
         "case %u: the frame is not the scanout's dmabuf", i);
     caps = gst_pad_get_current_caps (h->sinkpad);
@@ -246,8 +215,8 @@ GST_START_TEST (test_video_meta_only_when_asked)
       gint dmabuf = gl ? memfd_new (H, 0x50) : -1, fd;
       OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, dmabuf, screen,
           &fd);
-      GstHarness *h = harness_new (fd, "video/x-raw", meta);
-      GstBuffer *buf = pull (h);
+      GstHarness *h = osvdi_test_vfio_harness (fd, "video/x-raw", meta);
+      GstBuffer *buf = osvdi_test_pull (h);
       GstVideoMeta *m = gst_buffer_get_video_meta (buf);
       GstMapInfo map;
 
@@ -333,12 +302,12 @@ GST_START_TEST (test_replaced_scanout_fd)
   }
   r.f = osvdi_fake_qemu_new (W, scanout_height (0), STRIDE, r.dmabufs[0],
       NULL, &fd);
-  h = harness_new (fd, "video/x-raw(memory:DMABuf)", FALSE);
+  h = osvdi_test_vfio_harness (fd, "video/x-raw(memory:DMABuf)", FALSE);
   fail_unless (osvdi_fake_qemu_wait_scanout (r.f, 30000));
 
   thread = g_thread_new ("replace-scanouts", replace_scanouts, &r);
   for (;;) {
-    GstBuffer *buf = pull (h);
+    GstBuffer *buf = osvdi_test_pull (h);
     GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
 
     fail_unless (meta != NULL);
@@ -373,14 +342,14 @@ GST_START_TEST (test_keyframe_request_without_damage)
   guint8 *screen = screen_new (0x60);
   gint fd;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, -1, screen, &fd);
-  GstHarness *h = harness_new (fd, NULL, FALSE);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   GstBuffer *b1, *again;
 
-  b1 = pull (h);
+  b1 = osvdi_test_pull (h);
   fail_unless (gst_harness_push_upstream_event (h,
           gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE,
               TRUE, 1)));
-  again = pull (h);
+  again = osvdi_test_pull (h);
   fail_unless (gst_buffer_memcmp (again, 0, screen, (gsize) STRIDE * H) == 0);
   /* The request is what made it: nothing else was sent. */
   fail_unless_equals_int (gst_harness_buffers_received (h), 2);
@@ -412,7 +381,7 @@ GST_START_TEST (test_still_interval_repeats_a_still_screen)
   close (fd);
   /* The first frame, then the same picture again, with no draw at all. */
   for (i = 0; i < 3; i++) {
-    GstBuffer *b = pull (h);
+    GstBuffer *b = osvdi_test_pull (h);
 
     fail_unless (gst_buffer_memcmp (b, 0, screen, (gsize) STRIDE * H) == 0);
     fail_unless (!GST_CLOCK_TIME_IS_VALID (last) || GST_BUFFER_PTS (b) > last,
@@ -621,9 +590,9 @@ GST_START_TEST (test_unusable_calls_are_no_warning)
   g_cond_init (&seen.cond);
   handler = g_log_set_handler ("osvdi", G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL
       | G_LOG_FLAG_RECURSION, log_seen, &seen);
-  h = harness_new (fd, NULL, FALSE);
+  h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   /* Connected: the first frame came. */
-  gst_buffer_unref (pull (h));
+  gst_buffer_unref (osvdi_test_pull (h));
 
   fail_unless (gst_harness_push_upstream_event (h,
           gst_navigation_event_new_key_press ("a",
@@ -649,7 +618,7 @@ GST_START_TEST (test_unusable_calls_are_no_warning)
   fail_unless (gst_harness_push_upstream_event (h,
           gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE,
               TRUE, 1)));
-  buf = pull (h);
+  buf = osvdi_test_pull (h);
   gst_buffer_unref (buf);
 
   gst_harness_teardown (h);
@@ -743,8 +712,8 @@ GST_START_TEST (test_stress_unlock_vs_create)
   g_cond_init (&s.rounds.cond);
   s.screen = screen_new (0x10);
   s.f = osvdi_fake_qemu_new (W, H, STRIDE, -1, s.screen, &fd);
-  s.h = harness_new (fd, NULL, FALSE);
-  gst_buffer_unref (pull (s.h));
+  s.h = osvdi_test_vfio_harness (fd, NULL, FALSE);
+  gst_buffer_unref (osvdi_test_pull (s.h));
 
   updater = gst_harness_stress_custom_start (s.h, NULL, send_update, &s, 0);
   toggler = gst_harness_stress_custom_start (s.h, NULL, pause_and_play, &s,
@@ -767,7 +736,7 @@ GST_START_TEST (test_stress_unlock_vs_create)
   while ((buf = gst_harness_try_pull (s.h)))
     gst_buffer_unref (buf);
   send_update (NULL, &s);
-  gst_buffer_unref (pull (s.h));
+  gst_buffer_unref (osvdi_test_pull (s.h));
 
   gst_harness_teardown (s.h);
   osvdi_fake_qemu_free (s.f);
@@ -811,8 +780,8 @@ GST_START_TEST (test_stress_navigation_vs_stop)
   g_cond_init (&s.rounds.cond);
   s.screen = screen_new (0x20);
   s.f = osvdi_fake_qemu_new (W, H, STRIDE, -1, s.screen, &fd);
-  s.h = harness_new (fd, NULL, FALSE);
-  gst_buffer_unref (pull (s.h));
+  s.h = osvdi_test_vfio_harness (fd, NULL, FALSE);
+  gst_buffer_unref (osvdi_test_pull (s.h));
 
   /* The stress thread takes a reference of its own. */
   move = gst_navigation_event_new_mouse_move (10, 20,
@@ -892,10 +861,10 @@ GST_START_TEST (test_navigation_held_across_stop)
   guint8 *screen = screen_new (0x30);
   gint fd;
   OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, -1, screen, &fd);
-  GstHarness *h = harness_new (fd, NULL, FALSE);
+  GstHarness *h = osvdi_test_vfio_harness (fd, NULL, FALSE);
   GThread *sender;
 
-  gst_buffer_unref (pull (h));
+  gst_buffer_unref (osvdi_test_pull (h));
   g_mutex_init (&he->lock);
   g_cond_init (&he->cond);
   gst_debug_set_threshold_for_name ("vfiodmabufsrc", GST_LEVEL_LOG);
