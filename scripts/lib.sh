@@ -14,14 +14,14 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
 # Debian 13's names are the same but for the kernel source; its root gets
 # them as the `build` set of tests/openstack/debian13-root.sh.
 # The browser test (tests/browser: spice-html5 in headless Chromium through
-# websockify, the pipeline in python3-gi) runs in the Debian 12 half only:
-# chromium is about 80 MB to download, and the Debian 13 half skips it.
+# websockify, the pipeline in python3-gi) runs in both halves (chromium is
+# about 80 MB to download).
 case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
-  13) osvdi_linux_source=linux-source-6.12 osvdi_browser_packages="" ;;
-  *) osvdi_linux_source=linux-source-6.1
-     osvdi_browser_packages="chromium spice-html5 websockify python3-gi
- gir1.2-gst-plugins-base-1.0" ;;
+  13) osvdi_linux_source=linux-source-6.12 ;;
+  *) osvdi_linux_source=linux-source-6.1 ;;
 esac
+osvdi_browser_packages="chromium spice-html5 websockify python3-gi
+ gir1.2-gst-plugins-base-1.0"
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
  python3-yaml debootstrap $osvdi_linux_source $osvdi_browser_packages"
