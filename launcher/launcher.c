@@ -208,6 +208,9 @@ main (int argc, char **argv)
   explicit_config = config_path != NULL;
   if (!config_path)
     config_path = g_build_filename (OSVDI_SYSCONFDIR, "launcher.conf", NULL);
+  /* A renewed ticket written to a pipeline that is just exiting must be
+   * an error (EPIPE) for that session, not the end of the launcher. */
+  signal (SIGPIPE, SIG_IGN);
 
   l.cfg = osvdi_launcher_config_load (config_path, !explicit_config, &error);
   if (!l.cfg) {

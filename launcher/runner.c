@@ -6,10 +6,13 @@
  *
  * The SPICE ticket arrives on an inherited file descriptor, never on the
  * command line or in the environment, and goes to every element of the
- * pipeline with a "password" property (spicesink). --no-ticket (the
+ * pipeline with a "password" property (spicesink). Each further line on
+ * that descriptor is a renewed ticket (the launcher's ticket-lifetime): it
+ * replaces the old one on those elements while playing, connected clients
+ * stay, and "ticket" is reported once it is in use. --no-ticket (the
  * launcher's console=proxy) sets "disable-ticketing" on those elements
  * instead: a console proxy is the gate. State changes are
- * reported as lines on the status descriptor: "playing", "eos",
+ * reported as lines on the status descriptor: "playing", "eos", "ticket",
  * "error <text>". SIGTERM or SIGINT sends EOS and exits when it is through.
  */
 #ifdef HAVE_CONFIG_H
@@ -31,6 +34,8 @@ typedef struct
   gint status_fd;
   gint exit_code;
   const gchar *domain;
+  gint ticket_fd;               /* renewed tickets; -1 once closed */
+  GString *ticket_buf;          /* a renewed ticket's line so far */
 } Runner;
 
 static void
@@ -66,14 +71,16 @@ report (Runner * r, const gchar * fmt, ...)
   g_free (line);
 }
 
+/* The first line on @fd: the ticket. Read a byte at a time so that the
+ * renewed tickets after it stay in the pipe for the main loop. */
 static gchar *
 read_ticket (gint fd, GError ** error)
 {
   GString *s = g_string_new (NULL);
-  gchar buf[256];
+  gchar c;
 
   for (;;) {
-    ssize_t n = read (fd, buf, sizeof (buf));
+    ssize_t n = read (fd, &c, 1);
 
     if (n < 0 && errno == EINTR)
       continue;
@@ -84,12 +91,11 @@ read_ticket (gint fd, GError ** error)
       g_string_free (s, TRUE);
       return NULL;
     }
-    if (n == 0)
+    if (n == 0 || c == '\n')
       break;
-    g_string_append_len (s, buf, n);
+    g_string_append_c (s, c);
   }
-  memset (buf, 0, sizeof (buf));
-  close (fd);
+  c = 0;
   s->str[strcspn (s->str, "\r\n")] = '\0';
   return g_string_free (s, FALSE);
 }
@@ -149,6 +155,47 @@ disable_tickets (GstElement * pipeline)
   n = set_on_each (pipeline, "disable-ticketing", &v);
   g_value_unset (&v);
   return n;
+}
+
+/* A renewed ticket, a line on the ticket descriptor: set while playing
+ * (spicesink's password may change then). EOF: no more renewals. */
+static gboolean
+on_ticket_fd (gint fd, GIOCondition cond, gpointer data)
+{
+  Runner *r = data;
+  gchar buf[128];
+  ssize_t n;
+  gchar *nl;
+
+  n = read (fd, buf, sizeof (buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0) {
+    close (fd);
+    r->ticket_fd = -1;
+    return G_SOURCE_REMOVE;
+  }
+  g_string_append_len (r->ticket_buf, buf, n);
+  memset (buf, 0, sizeof (buf));
+  /* A line far longer than a ticket is not one: dropped. */
+  if (r->ticket_buf->len > 1024) {
+    report (r, "error a ticket line longer than 1024 bytes; ignored");
+    memset (r->ticket_buf->str, 0, r->ticket_buf->len);
+    g_string_truncate (r->ticket_buf, 0);
+  }
+  while ((nl = memchr (r->ticket_buf->str, '\n', r->ticket_buf->len))) {
+    gsize len = nl - r->ticket_buf->str;
+
+    *nl = '\0';
+    if (len > 0 && r->ticket_buf->str[len - 1] == '\r')
+      r->ticket_buf->str[len - 1] = '\0';
+    if (r->ticket_buf->str[0] && hand_out_ticket (r->pipeline,
+            r->ticket_buf->str) > 0)
+      report (r, "ticket");
+    memset (r->ticket_buf->str, 0, len + 1);
+    g_string_erase (r->ticket_buf, 0, len + 1);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -216,7 +263,7 @@ on_signal (gpointer data)
 int
 main (int argc, char **argv)
 {
-  Runner r = {.status_fd = -1,.domain = "-" };
+  Runner r = {.status_fd = -1,.domain = "-",.ticket_fd = -1 };
   gint ticket_fd = -1;
   gboolean no_ticket = FALSE;
   gchar *domain = NULL;
@@ -287,6 +334,13 @@ main (int argc, char **argv)
   gst_object_unref (bus);
   g_unix_signal_add (SIGTERM, on_signal, &r);
   g_unix_signal_add (SIGINT, on_signal, &r);
+  if (ticket_fd >= 0) {
+    r.ticket_fd = ticket_fd;
+    r.ticket_buf = g_string_new (NULL);
+    g_unix_set_fd_nonblocking (ticket_fd, TRUE, NULL);
+    g_unix_fd_add (ticket_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_ticket_fd,
+        &r);
+  }
 
   if (gst_element_set_state (r.pipeline, GST_STATE_PLAYING)
       == GST_STATE_CHANGE_FAILURE)
@@ -306,6 +360,12 @@ out:
     memset (ticket, 0, strlen (ticket));
     g_free (ticket);
   }
+  if (r.ticket_buf) {
+    memset (r.ticket_buf->str, 0, r.ticket_buf->len);
+    g_string_free (r.ticket_buf, TRUE);
+  }
+  if (r.ticket_fd >= 0)
+    close (r.ticket_fd);
   g_clear_error (&error);
   g_option_context_free (ctx);
   g_strfreev (rest);

@@ -43,6 +43,10 @@ typedef struct
   gint port, tls_port;
   gchar *ticket;
   gint64 ticket_expiry;         /* unix time, 0: none */
+  /* ticket-lifetime: our end of the running child's ticket pipe (-1: none)
+   * and the timer that renews the ticket before it runs out. */
+  gint ticket_fd;
+  guint renew_source;
   GSubprocess *proc;
   GCancellable *cancel;         /* cancelled when the session goes away */
   guint restart_source;
@@ -135,6 +139,10 @@ session_free (Session * s)
     g_source_remove (s->restart_source);
   if (s->kill_source)
     g_source_remove (s->kill_source);
+  if (s->renew_source)
+    g_source_remove (s->renew_source);
+  if (s->ticket_fd >= 0)
+    close (s->ticket_fd);
   g_clear_object (&s->proc);
   ports_release (s);
   if (s->ticket)
@@ -225,6 +233,13 @@ on_status_line (GObject * source, GAsyncResult * res, gpointer data)
     LOG_INFO ("%s: pipeline playing (SPICE port %d)", s->info->uuid,
         s->port);
     session_feed (s, OSVDI_SESSION_CHILD_PLAYING, NULL);
+  } else if (g_str_equal (line, "ticket")) {
+    /* The sink has the renewed ticket: now it goes to the .vv file and
+     * the metadata (before, a client could read a ticket not yet valid). */
+    LOG_INFO ("%s: renewed ticket in use, valid for %u s", s->info->uuid,
+        s->sup->cfg->ticket_lifetime);
+    if (s->m.state == OSVDI_SESSION_RUNNING)
+      publish (s);
   } else if (g_str_has_prefix (line, "error ")) {
     LOG_ERROR ("%s: pipeline: %s", s->info->uuid, line + 6);
   } else {
@@ -312,6 +327,10 @@ on_child_exit (GObject * source, GAsyncResult * res, gpointer data)
       : g_strdup_printf ("exited with status %d",
       g_subprocess_get_exit_status (proc));
   g_clear_object (&s->proc);
+  if (s->ticket_fd >= 0) {
+    close (s->ticket_fd);
+    s->ticket_fd = -1;
+  }
 
   /* A VM that shut down ends its display connection, and so the pipeline:
    * ask libvirt before counting it as a failure. */
@@ -367,8 +386,10 @@ session_start_child (Session * s, gint display)
     close (ticket_pipe[1]);
     goto failed;
   }
-  /* The ticket fits the pipe's buffer: write it all now, close our end.
-   * console=proxy: no ticket, the descriptor stays empty. */
+  /* The ticket, a line that fits the pipe's buffer: written now. With a
+   * ticket-lifetime our end stays open for the renewed ones (a line each);
+   * otherwise it closes. console=proxy: no ticket, the descriptor stays
+   * empty. */
   if (s->ticket) {
     line = g_strdup_printf ("%s\n", s->ticket);
     len = strlen (line);
@@ -378,7 +399,15 @@ session_start_child (Session * s, gint display)
     memset (line, 0, len);
     g_free (line);
   }
-  close (ticket_pipe[1]);
+  if (s->ticket && cfg->ticket_lifetime) {
+    if (s->ticket_fd >= 0)
+      close (s->ticket_fd);
+    /* Never blocks the launcher: a line is far below the pipe's buffer. */
+    fcntl (ticket_pipe[1], F_SETFL, O_NONBLOCK);
+    s->ticket_fd = ticket_pipe[1];
+  } else {
+    close (ticket_pipe[1]);
+  }
 
   sl = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_take_fd (sl, ticket_pipe[0], 3);
@@ -648,6 +677,57 @@ session_feed (Session * s, OsvdiSessionInput input, const gchar * why)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Ticket rotation (ticket-lifetime)                                        */
+
+/* Seconds after which a ticket of @lifetime seconds is renewed: a fifth
+ * of its life (at least 5 s, at most half of it) before it runs out. */
+static guint
+renew_interval_s (guint lifetime)
+{
+  guint margin = MIN (MAX (lifetime / 5, 5), lifetime / 2);
+
+  return MAX (lifetime - margin, 1);
+}
+
+/* A new ticket for the session: to the running child (which sets it on its
+ * sink, then says "ticket": the .vv file and the metadata follow then), or,
+ * without a child, for the next one. Connected clients stay; the old
+ * ticket is refused from then on. */
+static gboolean
+on_renew_ticket (gpointer data)
+{
+  Session *s = data;
+  gchar *ticket = ticket_new (), *line;
+  gsize len;
+
+  if (!ticket) {
+    LOG_ERROR ("%s: cannot renew the ticket; the current one runs out "
+        "in %" G_GINT64_FORMAT " s", s->info->uuid,
+        s->ticket_expiry - g_get_real_time () / G_USEC_PER_SEC);
+    return G_SOURCE_CONTINUE;
+  }
+  memset (s->ticket, 0, strlen (s->ticket));
+  g_free (s->ticket);
+  s->ticket = ticket;
+  s->ticket_expiry = g_get_real_time () / G_USEC_PER_SEC
+      + s->sup->cfg->ticket_lifetime;
+  if (s->ticket_fd >= 0) {
+    line = g_strdup_printf ("%s\n", s->ticket);
+    len = strlen (line);
+    if (write (s->ticket_fd, line, len) != (ssize_t) len) {
+      /* The child is going (EPIPE); the next one gets this ticket. */
+      LOG_WARN ("%s: cannot pass the renewed ticket to the pipeline: %s",
+          s->info->uuid, g_strerror (errno));
+      close (s->ticket_fd);
+      s->ticket_fd = -1;
+    }
+    memset (line, 0, len);
+    g_free (line);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Setting a session up                                                     */
 
 static void
@@ -713,6 +793,7 @@ session_create (OsvdiSupervisor * sup, const gchar * uuid, const gchar * xml)
 
   s = g_new0 (Session, 1);
   s->sup = sup;
+  s->ticket_fd = -1;
   s->serial = ++sup->next_serial;
   osvdi_session_machine_init (&s->m, &policy);
   s->display_fd = osvdi_flavor_wants_display_fd (tmpl);
@@ -738,9 +819,12 @@ session_create (OsvdiSupervisor * sup, const gchar * uuid, const gchar * xml)
         s->info->uuid, s->info->name);
     goto failed;
   }
-  if (s->ticket && cfg->ticket_lifetime)
+  if (s->ticket && cfg->ticket_lifetime) {
     s->ticket_expiry = g_get_real_time () / G_USEC_PER_SEC
         + cfg->ticket_lifetime;
+    s->renew_source = g_timeout_add_seconds (renew_interval_s
+        (cfg->ticket_lifetime), on_renew_ticket, s);
+  }
   s->pipeline = osvdi_flavor_expand (tmpl, cfg, s->info, s->port,
       s->tls_port, &error);
   if (!s->pipeline) {

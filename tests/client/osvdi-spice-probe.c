@@ -10,6 +10,11 @@
  * they all match within S seconds (default 120), 1 otherwise, printing
  * what it saw. --lit also wants at least N bright pixels (text on a dark
  * console) in that rectangle.
+ *
+ * --hold-until FILE: once the pixels match, prints "probe: picture", stays
+ * connected until FILE exists (at most 10 minutes), and then exits 0 only
+ * if the session is still open and frames kept coming meanwhile (a
+ * connected client keeps its session across a ticket rotation).
  */
 #include <glib.h>
 #include <stdio.h>
@@ -25,7 +30,7 @@ main (int argc, char **argv)
   gint port = 0, seconds = 120;
   gchar *password = NULL, *host = NULL;
   gchar **points = NULL;
-  gchar *lit = NULL;
+  gchar *lit = NULL, *hold = NULL;
   gint lx0 = 0, ly0 = 0, lx1 = 0, ly1 = 0, lmin = 0;
   GOptionEntry entries[] = {
     {"host", 0, 0, G_OPTION_ARG_STRING, &host, "SPICE host (127.0.0.1)",
@@ -35,6 +40,8 @@ main (int argc, char **argv)
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
     {"lit", 0, 0, G_OPTION_ARG_STRING, &lit, "bright pixels wanted",
         "X0,Y0,X1,Y1,N"},
+    {"hold-until", 0, 0, G_OPTION_ARG_FILENAME, &hold,
+        "then stay connected until FILE exists", "FILE"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &points, NULL,
         "X,Y,RRGGBB..."},
     {NULL}
@@ -96,12 +103,30 @@ main (int argc, char **argv)
       g_print ("pixel %s,%s: %06x (want %s)\n", f[0], f[1], rgb, f[2]);
       g_strfreev (f);
     }
-    osvdi_test_client_free (client);
     rc = all ? 0 : 1;
+    if (all && hold) {
+      gint64 until = g_get_monotonic_time () + 600 * G_USEC_PER_SEC;
+      guint frames = osvdi_test_client_frames (client);
+      gint event = 0;
+      gboolean open;
+
+      g_print ("probe: picture\n");
+      fflush (stdout);
+      while (!g_file_test (hold, G_FILE_TEST_EXISTS)
+          && g_get_monotonic_time () < until)
+        osvdi_test_client_iterate (100);
+      open = osvdi_test_client_wait_open (client, 0, &event);
+      frames = osvdi_test_client_frames (client) - frames;
+      g_print ("probe: session %s (main channel event %d), %u frames while "
+          "held\n", open ? "still open" : "closed", event, frames);
+      rc = open && frames > 0 ? 0 : 1;
+    }
+    osvdi_test_client_free (client);
   }
   g_strfreev (points);
   g_free (password);
   g_free (host);
   g_free (lit);
+  g_free (hold);
   return rc;
 }

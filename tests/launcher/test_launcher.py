@@ -884,6 +884,84 @@ class ConsoleProxyTest(unittest.TestCase):
         self.no_child(dom_uuid)
 
 
+class TicketRotationTest(unittest.TestCase):
+    """ticket-lifetime: the launcher renews each session's ticket before it
+    runs out; the sink takes it while playing, then the .vv file and the
+    metadata get it. A connected client keeps its session; the old ticket
+    is refused, the new one works."""
+
+    TMP_PREFIX = "osvdi-ticket-rotation-test-"
+    DRIVER = "test"
+    # Renewed after 24 s (a fifth of the life, at least 5 s, at most half
+    # of it, before it runs out): time for the probes between renewals.
+    SPICE_CONF = "address=127.0.0.1\nticket-lifetime=30\n"
+    setUpClass = classmethod(LauncherTest.setUpClass.__func__)
+    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
+    tearDown = LauncherTest.tearDown
+    start_vm = LauncherTest.start_vm
+    stop_vm = LauncherTest.stop_vm
+    child = LauncherTest.child
+    no_child = LauncherTest.no_child
+    session = LauncherTest.session
+    _metadata = LauncherTest._metadata
+
+    def test_01_renewed_ticket_keeps_clients_and_refuses_the_old(self):
+        if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
+            self.skipTest("osvdi-spice-probe is not built (no spice-client-glib)")
+        _, dom_uuid = self.start_vm("vdi.small")
+        release = os.path.join(self.tmp, "release-" + dom_uuid)
+        held = None
+        try:
+            pid, port, (path, vv) = self.session(dom_uuid)
+            old = vv["password"]
+            meta0 = wait_until(lambda: self._metadata(dom_uuid), 10) or ""
+            # A client on the first ticket, held across the renewal.
+            held = subprocess.Popen(
+                [f"{BUILD}/tests/osvdi-spice-probe", "--port", str(port),
+                 "--password", old, "--seconds", "60", "--hold-until", release,
+                 "2,2,ffffff", "60,2,0000ff"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            # (Sanitizer warnings may come first on the same pipe.)
+            first = ""
+            for line in held.stdout:
+                first += line
+                if "probe: picture" in line:
+                    break
+            self.assertIn("probe: picture", first,
+                          f"the held client got no picture: {first}")
+            # The renewal: a new ticket in the .vv file once the sink has it.
+            new = wait_until(lambda: (self.launcher.vv(dom_uuid) or (0, {}))[1]
+                             .get("password") not in (None, old) and
+                             self.launcher.vv(dom_uuid)[1]["password"], 40)
+            self.assertTrue(new, "the ticket was not renewed within 40 s")
+            self.assertIn(f"{dom_uuid}: renewed ticket in use, valid for 30 s",
+                          self.launcher.text())
+            meta1 = wait_until(lambda: (lambda m: m != meta0 and m)(
+                self._metadata(dom_uuid)), 10)
+            self.assertTrue(meta1, "the metadata kept the old expiry")
+            self.assertIn("ticket-expiry", meta1)
+            # Same pipeline child: renewed, not restarted.
+            self.assertEqual(self.child(dom_uuid)[0], pid)
+            r = spice_probe(port, old, seconds=8)
+            self.assertNotEqual(r.returncode, 0, "the old ticket still works: " + r.stdout)
+            # The held client is still connected and still gets frames.
+            open(release, "w").close()
+            out, _ = held.communicate(timeout=60)
+            self.assertEqual(held.returncode, 0, first + out)
+            self.assertIn("session still open", out)
+            held = None
+            # The new ticket works (after the held client: spice-server
+            # serves one client, a new one takes the session over).
+            r = spice_probe(port, new)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            if held:
+                held.kill()
+                held.wait()
+            self.stop_vm(dom_uuid)
+        self.no_child(dom_uuid)
+
+
 class QemuVmTest(unittest.TestCase):
     """The production path: a real QEMU VM under libvirt's QEMU driver with
     <graphics type='dbus' p2p='yes'/>; the launcher hands the pipeline a
