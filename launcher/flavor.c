@@ -46,6 +46,16 @@ osvdi_flavor_missing (const gchar * tmpl, const OsvdiDomainInfo * info)
 }
 
 gboolean
+osvdi_flavor_uses (const gchar * tmpl, const gchar * name)
+{
+  gchar *var = g_strdup_printf ("${%s}", name);
+  gboolean uses = strstr (tmpl, var) != NULL;
+
+  g_free (var);
+  return uses;
+}
+
+gboolean
 osvdi_flavor_wants_display_fd (const gchar * tmpl)
 {
   return strstr (tmpl, "${QEMU_DISPLAY_FD}") != NULL;

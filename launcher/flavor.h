@@ -19,6 +19,8 @@ const gchar *osvdi_flavor_missing (const gchar * tmpl,
     const OsvdiDomainInfo * info);
 
 /* TRUE when the pipeline takes QEMU's D-Bus display as fd 5. */
+/* TRUE when the template uses ${@name} (e.g. "SPICE_PORT"). */
+gboolean osvdi_flavor_uses (const gchar * tmpl, const gchar * name);
 gboolean osvdi_flavor_wants_display_fd (const gchar * tmpl);
 
 /* The pipeline for one session: @tmpl with every variable set. */

@@ -754,6 +754,7 @@ session_create (OsvdiSupervisor * sup, const gchar * uuid, const gchar * xml)
   GError *error = NULL;
   gchar *flavor_file, *tmpl;
   const gchar *missing;
+  gboolean uses_port, uses_tls;
   Session *s;
 
   info = osvdi_domain_info_parse (xml, &error);
@@ -803,13 +804,32 @@ session_create (OsvdiSupervisor * sup, const gchar * uuid, const gchar * xml)
   g_hash_table_insert (sup->sessions, s->info->uuid, s);
   g_hash_table_remove (sup->skipped, s->info->uuid);
 
-  s->port = port_alloc (sup, cfg->port_min, cfg->port_max, s->info->uuid);
-  if (cfg->tls_port_min)
+  /* Only the ports the flavor serves: a TLS-only flavor (port=0) holds no
+   * plain port, a flavor without TLS no TLS port, and neither is then
+   * published where nothing listens. */
+  uses_port = osvdi_flavor_uses (tmpl, "SPICE_PORT");
+  uses_tls = cfg->tls_port_min && osvdi_flavor_uses (tmpl, "SPICE_TLS_PORT");
+  if (!uses_port && !uses_tls) {
+    LOG_ERROR ("%s: VM %s gets no desktop session: %s serves no SPICE port "
+        "(its pipeline uses neither ${SPICE_PORT} nor, with [spice] "
+        "tls-port-min, ${SPICE_TLS_PORT})", s->info->uuid, s->info->name,
+        s->flavor_file);
+    goto failed;
+  }
+  if (uses_port)
+    s->port = port_alloc (sup, cfg->port_min, cfg->port_max, s->info->uuid);
+  if (uses_tls)
     s->tls_port = port_alloc (sup, cfg->tls_port_min, cfg->tls_port_max,
         s->info->uuid);
-  if (!s->port || (cfg->tls_port_min && !s->tls_port)) {
+  if (uses_port && !s->port) {
     LOG_ERROR ("%s: no free SPICE port in %d-%d: VM %s gets no desktop "
         "session", s->info->uuid, cfg->port_min, cfg->port_max,
+        s->info->name);
+    goto failed;
+  }
+  if (uses_tls && !s->tls_port) {
+    LOG_ERROR ("%s: no free SPICE TLS port in %d-%d: VM %s gets no desktop "
+        "session", s->info->uuid, cfg->tls_port_min, cfg->tls_port_max,
         s->info->name);
     goto failed;
   }

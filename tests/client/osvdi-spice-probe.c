@@ -1,7 +1,8 @@
 /* OSVDI - a command-line SPICE client for tests: connect, wait for pixels
  * SPDX-License-Identifier: Apache-2.0
  *
- *   osvdi-spice-probe --port P [--password T] [--seconds S]
+ *   osvdi-spice-probe --port P | --tls-port P --ca-file F [--password T]
+ *                     [--seconds S]
  *                     [--lit X0,Y0,X1,Y1,N] [X,Y,RRGGBB...]
  *
  * Connects to HOST:P (127.0.0.1 unless --host) with spice-client-glib, retrying until the
@@ -27,8 +28,8 @@
 int
 main (int argc, char **argv)
 {
-  gint port = 0, seconds = 120;
-  gchar *password = NULL, *host = NULL;
+  gint port = 0, tls_port = 0, seconds = 120;
+  gchar *password = NULL, *host = NULL, *ca_file = NULL;
   gchar **points = NULL;
   gchar *lit = NULL, *hold = NULL;
   gint lx0 = 0, ly0 = 0, lx1 = 0, ly1 = 0, lmin = 0;
@@ -36,6 +37,9 @@ main (int argc, char **argv)
     {"host", 0, 0, G_OPTION_ARG_STRING, &host, "SPICE host (127.0.0.1)",
         NULL},
     {"port", 0, 0, G_OPTION_ARG_INT, &port, "SPICE port", NULL},
+    {"tls-port", 0, 0, G_OPTION_ARG_INT, &tls_port, "SPICE TLS port", NULL},
+    {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+        "CA certificate for the TLS port", "FILE"},
     {"password", 0, 0, G_OPTION_ARG_STRING, &password, "ticket", NULL},
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "give up after", NULL},
     {"lit", 0, 0, G_OPTION_ARG_STRING, &lit, "bright pixels wanted",
@@ -55,7 +59,8 @@ main (int argc, char **argv)
   gint rc = 1;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || !port
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (!port
+          && !tls_port)
       || (!points && !lit) || (lit && sscanf (lit, "%d,%d,%d,%d,%d", &lx0,
               &ly0, &lx1, &ly1, &lmin) != 5))
     g_error ("usage: osvdi-spice-probe --port P [--lit X0,Y0,X1,Y1,N] "
@@ -65,12 +70,14 @@ main (int argc, char **argv)
   end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
   cfg.host = host;
   cfg.port = port;
+  cfg.tls_port = tls_port;
+  cfg.ca_file = ca_file;
   cfg.password = password;
 
   client = osvdi_test_client_open_until (&cfg, end);
   if (!client) {
     g_print ("no SPICE server answered on %s port %d within %d s\n",
-        host ? host : "127.0.0.1", port,
+        host ? host : "127.0.0.1", port ? port : tls_port,
         seconds);
   } else {
     gboolean all = FALSE;
@@ -128,5 +135,6 @@ main (int argc, char **argv)
   g_free (host);
   g_free (lit);
   g_free (hold);
+  g_free (ca_file);
   return rc;
 }

@@ -63,6 +63,12 @@ FLAVORS = {
                      "key-int-max=600 ! h264parse ! spicesink "
                      "address=${SPICE_ADDRESS} port=${SPICE_PORT} "
                      "password-lifetime=${TICKET_LIFETIME}\n",
+    # TLS beside the plain port, and TLS only (TlsPortTest).
+    "vdi.tls.conf": "[flavor]\npipeline=" + TEST_PIPELINE.format(marker="tls")
+                    + " tls-port=${SPICE_TLS_PORT} x509-dir=${SPICE_X509_DIR}\n",
+    "vdi.tlsonly.conf": "[flavor]\npipeline=" + TEST_PIPELINE.format(marker="tlsonly")
+                        .replace("port=${SPICE_PORT}", "port=0")
+                        + " tls-port=${SPICE_TLS_PORT} x509-dir=${SPICE_X509_DIR}\n",
     # Parses as a template, fails in the child every time.
     "vdi.failing.conf": "[flavor]\npipeline=videotestsrc ! nosuchelement ! "
                         "spicesink port=${SPICE_PORT}\n",
@@ -960,6 +966,126 @@ class TicketRotationTest(unittest.TestCase):
                 held.wait()
             self.stop_vm(dom_uuid)
         self.no_child(dom_uuid)
+
+
+def make_x509_dir(path):
+    """A throw-away CA and a server certificate for 127.0.0.1 in @path."""
+    os.makedirs(path)
+    script = ("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=osvdi-test-ca "
+              "-keyout ca-key.pem -out ca-cert.pem && "
+              "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+              "-keyout server-key.pem -out server.csr && "
+              "printf 'subjectAltName=IP:127.0.0.1' > ext.cnf && "
+              "openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem "
+              "-CAcreateserial -days 1 -extfile ext.cnf -out server-cert.pem")
+    subprocess.run(["sh", "-c", script], cwd=path, check=True, capture_output=True)
+
+
+def tls_probe(port, ca, password, seconds=60):
+    """osvdi-spice-probe on TLS port @port, trusting @ca."""
+    return subprocess.run(
+        [f"{BUILD}/tests/osvdi-spice-probe", "--tls-port", str(port), "--ca-file", ca,
+         "--password", password, "--seconds", str(seconds), "2,2,ffffff", "60,2,0000ff"],
+        capture_output=True, text=True, timeout=seconds + 60)
+
+
+class TlsPortTest(unittest.TestCase):
+    """[spice] tls-port-min/max like the plain range: each session that
+    serves TLS gets a port of the range, the .vv file and the metadata say
+    it, a real client connects over TLS; the range runs out for one VM only
+    (a clear error), ports come back when VMs stop; a TLS-only flavor holds
+    no plain port and a flavor without TLS no TLS port."""
+
+    TMP_PREFIX = "osvdi-tls-port-test-"
+    DRIVER = "test"
+    TLS_MIN, TLS_MAX = 26800, 26801        # two: the third VM finds none
+    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
+    tearDown = LauncherTest.tearDown
+    start_vm = LauncherTest.start_vm
+    stop_vm = LauncherTest.stop_vm
+    child = LauncherTest.child
+    no_child = LauncherTest.no_child
+    _metadata = LauncherTest._metadata
+
+    @classmethod
+    def setUpClass(cls):
+        x509 = tempfile.mkdtemp(prefix="osvdi-tls-x509-")
+        shutil.rmtree(x509)
+        make_x509_dir(x509)
+        cls.x509 = x509
+        cls.SPICE_CONF = (f"address=127.0.0.1\ntls-port-min={cls.TLS_MIN}\n"
+                          f"tls-port-max={cls.TLS_MAX}\nx509-dir={x509}\n")
+        LauncherTest.setUpClass.__func__(cls)
+
+    def vv(self, dom_uuid):
+        v = wait_until(lambda: self.launcher.vv(dom_uuid), 20)
+        self.assertTrue(v, "no .vv file")
+        return v[1]
+
+    def test_01_ranges_exhaustion_reuse_and_tls_only(self):
+        if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
+            self.skipTest("osvdi-spice-probe is not built (no spice-client-glib)")
+        ca = os.path.join(self.x509, "ca-cert.pem")
+        vms = []
+        try:
+            # Both ports; a real client over TLS with the CA in the .vv file.
+            _, a = self.start_vm("vdi.tls")
+            vms.append(a)
+            self.child(a)
+            va = self.vv(a)
+            tls_a = int(va["tls-port"])
+            self.assertTrue(self.TLS_MIN <= tls_a <= self.TLS_MAX, va)
+            self.assertTrue(PORT_MIN <= int(va["port"]) <= PORT_MAX, va)
+            self.assertIn("BEGIN CERTIFICATE", va["ca"].replace("\\n", "\n"))
+            self.assertIn(f"tls-port='{tls_a}'".replace("'", '"'),
+                          (wait_until(lambda: self._metadata(a), 10) or "").replace("'", '"'))
+            self.assertTrue(wait_until(lambda: port_open(tls_a), 20))
+            r = tls_probe(tls_a, ca, va["password"])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            # TLS only: no plain port held or published.
+            _, b = self.start_vm("vdi.tlsonly")
+            vms.append(b)
+            self.child(b)
+            vb = self.vv(b)
+            self.assertNotIn("port", vb, "a TLS-only session published a plain port")
+            tls_b = int(vb["tls-port"])
+            self.assertNotEqual(tls_a, tls_b)
+            self.assertTrue(wait_until(lambda: port_open(tls_b), 20))
+            r = tls_probe(tls_b, ca, vb["password"])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            # A flavor without TLS takes no TLS port, even with the range set.
+            _, c = self.start_vm("vdi.small")
+            vms.append(c)
+            self.child(c)
+            self.assertNotIn("tls-port", self.vv(c))
+            # The TLS range is exhausted: that VM only, with a clear error.
+            _, d = self.start_vm("vdi.tls")
+            vms.append(d)
+            msg = (f"{d}: no free SPICE TLS port in {self.TLS_MIN}-{self.TLS_MAX}: "
+                   f"VM ")
+            self.assertTrue(wait_until(lambda: msg in self.launcher.text(), 20),
+                            "no clear error for the exhausted TLS range")
+            self.assertNotIn(d, pipeline_children())
+            self.assertIsNone(self.launcher.vv(d))
+            for u in (a, b, c):
+                self.assertTrue(port_open(int(self.vv(u).get("tls-port") or self.vv(u)["port"])))
+            # A VM that stops gives its TLS port back: the next one gets it.
+            self.stop_vm(a)
+            vms.remove(a)
+            self.no_child(a)
+            _, e = self.start_vm("vdi.tls")
+            vms.append(e)
+            self.child(e)
+            self.assertEqual(int(self.vv(e)["tls-port"]), tls_a)
+        finally:
+            for u in vms:
+                try:
+                    self.stop_vm(u)
+                except libvirt.libvirtError:
+                    pass
+            for u in vms:
+                self.no_child(u)
+            shutil.rmtree(self.x509, ignore_errors=True)
 
 
 class QemuVmTest(unittest.TestCase):
