@@ -10,6 +10,7 @@
 #include <glib.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 G_BEGIN_DECLS
@@ -20,7 +21,8 @@ int LLVMFuzzerInitialize (int *argc, char ***argv);
 /* A promise the code under test broke: a crash libFuzzer keeps. */
 #define FUZZ_CHECK(cond) G_STMT_START { \
     if (G_UNLIKELY (!(cond))) { \
-      g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+          #cond); \
       abort (); \
     } \
   } G_STMT_END
