@@ -96,7 +96,51 @@ def template_seeds():
     put("template", "plain", b"\x02videotestsrc ! fakesink")
 
 
-targets = {"stream": stream_seeds, "keys": keys_seeds,
+def domain_seeds():
+    nova = ("<metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/"
+            "libvirt/nova/1.1'><nova:name>desk-1</nova:name>"
+            "<nova:flavor name='%s'><nova:memory>4096</nova:memory>"
+            "</nova:flavor><nova:owner><nova:user uuid='u-1'>alice</nova:user>"
+            "<nova:project uuid='p-1'>vdi</nova:project></nova:owner>"
+            "</nova:instance></metadata>")
+    mdev = ("<hostdev mode='subsystem' type='mdev' model='vfio-pci' "
+            "display='on'><source><address "
+            "uuid='83b8f4f2-509f-382f-3c1e-e6bfe0fa1001'/></source></hostdev>")
+    head = ("<domain type='kvm'><name>instance-00000001</name>"
+            "<uuid>c0ffee00-0000-4000-8000-000000000001</uuid>")
+    put("domain", "nova-mdev", head + nova % "vdi.intel" + "<devices>" + mdev
+        + "<graphics type='dbus' p2p='yes'/></devices></domain>")
+    put("domain", "dbus-only", head + "<devices><graphics type='dbus' "
+        "p2p='yes'/><graphics type='spice'/></devices></domain>")
+    put("domain", "flavor-escape", head + nova % "../../etc/passwd" +
+        "<devices/></domain>")
+    put("domain", "flavor-hostile", head + nova % "a b ! filesink location=x"
+        + "<devices/></domain>")
+    put("domain", "no-uuid", "<domain><name>x</name></domain>")
+    put("domain", "not-domain", "<network><name>default</name></network>")
+    put("domain", "entities", "<?xml version='1.0'?><domain><name>a&amp;b"
+        "&#10;c</name><uuid> u </uuid></domain>")
+
+
+def navigation_seeds():
+    # kind, extra, two coordinates (a byte < 200: int16 + fraction), fields.
+    def coord(v):
+        return b"\x00" + struct.pack("<h", v)
+    key = lambda k, name, extra=0: bytes([k, extra]) + coord(0) + coord(0) + \
+        struct.pack("<H", len(name)) + name
+    put("navigation", "keys", key(0, b"a") + key(1, b"a") + key(0, b"Up")
+        + key(0, b"Return", 8) + struct.pack("<I", 0x11c) + key(0, b"nokey"))
+    put("navigation", "mouse", bytes([2, 0]) + coord(100) + coord(50)
+        + bytes([2, 32]) + coord(10) + coord(10) + struct.pack("<ii", 5, -5)
+        + bytes([3, 0]) + coord(1) + coord(1) + b"\x01"
+        + bytes([4, 0]) + coord(1) + coord(1) + b"\x03"
+        + bytes([5, 0]) + coord(1) + coord(1) + coord(0) + coord(1))
+    put("navigation", "hand-made", bytes([6, 1 | 2 | 4 | 8 | 16]) + coord(3)
+        + coord(4) + struct.pack("<I", 0x48) + bytes([6, 64]) + coord(0)
+        + coord(0))
+
+
+targets = {"navigation": navigation_seeds, "domain": domain_seeds, "stream": stream_seeds, "keys": keys_seeds,
            "config": config_seeds, "template": template_seeds}
 for name, fn in targets.items():
     if len(sys.argv) < 2 or name in sys.argv[1:]:
