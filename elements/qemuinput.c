@@ -8,8 +8,23 @@
 #include "qemuinput.h"
 #include "osvdikeys.h"
 
+#include <math.h>
 #include <string.h>
 #include <gst/video/navigation.h>
+
+/* A pointer position as QEMU's int. Any upstream element may send a
+ * navigation event, and one with NaN, infinity or 1e300 for a coordinate
+ * made the plain (gint) cast undefined behaviour (fuzz-navigation): NaN is
+ * 0, anything else is clamped, to half an int so that the display's
+ * relative motion (the difference of two positions) cannot overflow
+ * either. */
+static gint
+position (gdouble v)
+{
+  if (isnan (v))
+    return 0;
+  return (gint) CLAMP (v, -(G_MAXINT / 2), G_MAXINT / 2);
+}
 
 gboolean
 qemu_input_from_navigation (GstEvent * event, QemuInput * out)
@@ -40,8 +55,8 @@ qemu_input_from_navigation (GstEvent * event, QemuInput * out)
       gst_structure_get_boolean (s, "relative", &out->have_delta);
       gst_structure_get_int (s, "dx", &out->dx);
       gst_structure_get_int (s, "dy", &out->dy);
-      out->x = (gint) x;
-      out->y = (gint) y;
+      out->x = position (x);
+      out->y = position (y);
       return TRUE;
     }
     case GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS:
