@@ -247,7 +247,11 @@ osvdi_qemu_display_on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   g_variant_get (params, "(uuuu@ay)", &w, &h, &stride, &format, &data);
   src = g_variant_get_fixed_array (data, &len, 1);
   fourcc = pixman_to_fourcc (format);
-  if (!fourcc || !w || !h || stride < w * 4 || len < (gsize) stride * h) {
+  /* In 64 bits: a width of 2^30 or more wrapped w * 4 past a small stride,
+   * and the mirror was then allocated at w * 4 * h (fuzz-qemu-display: a
+   * 24 GB malloc for a 4-byte stride). */
+  if (!fourcc || !w || !h || stride < (guint64) w * 4
+      || len < (gsize) stride * h) {
     g_debug ("QEMU display: ignoring a %ux%u scanout (stride %u, pixman "
         "format 0x%08x, %" G_GSIZE_FORMAT " bytes)", w, h, stride, format,
         len);
