@@ -301,11 +301,14 @@ osvdi_qemu_display_on_update (OsvdiQemuDisplay * d, GVariant * params)
   src = g_variant_get_fixed_array (data, &len, 1);
   g_mutex_lock (&d->lock);
   /* QEMU 7.2 sends a resized surface's updates before (and without) a new
-   * Scanout: an update outside the mirror means the size changed. */
+   * Scanout: an update outside the mirror means the size changed. In 64
+   * bits: x + w overflowed int for a rectangle near 2^31 (undefined; and
+   * w * 4 wrapped past a small stride), found by fuzz-qemu-display. */
   outside = !d->mirror || d->dmabuf || d->shared_map || x < 0 || y < 0
       || w <= 0 || h <= 0
-      || (guint) (x + w) > d->width || (guint) (y + h) > d->height
-      || stride < (guint32) w * 4 || len < (gsize) stride * (h - 1) + w * 4
+      || (guint64) x + w > d->width || (guint64) y + h > d->height
+      || stride < (guint64) w * 4
+      || len < (guint64) stride * (h - 1) + (guint64) w * 4
       || pixman_to_fourcc (format) != d->fourcc;
   if (!outside) {
     guint8 *mirror = mirror_writable_locked (d);
