@@ -30,7 +30,7 @@
 
 static guint8 *pattern;         /* MAX_BYTES of message payload */
 static gint dmabuf_memfd = -1;
-static GVariant *keep[6];
+static GVariant *volatile keep[6];  /* volatile: never read, still kept */
 static volatile guint8 sink;    /* what frames were read into */
 
 static void
