@@ -16,7 +16,7 @@
 #include "vfiodmabufsrc-provider.h"
 #include "osvdi-qemu-display.h"
 #include "osvdicursor.h"
-#include "osvdikeys.h"
+#include "qemuinput.h"
 #ifdef HAVE_LIBVIRT
 #include "osvdi-libvirt.h"
 #endif
@@ -311,75 +311,36 @@ qemu_provider_copy_stats (VfioSrcProvider * provider, VfioSrcCopyStats * out)
   out->shared_map = st.shared_map;
 }
 
-/* GstNavigation input into the VM. */
+/* GstNavigation input into the VM (the mapping: qemuinput.c). */
 static gboolean
 qemu_provider_input (VfioSrcProvider * provider, GstEvent * event)
 {
   QemuProvider *self = (QemuProvider *) provider;
-  const GstStructure *s;
+  QemuInput in;
 
-  s = gst_event_get_structure (event);
-  switch (gst_navigation_event_get_type (event)) {
-    case GST_NAVIGATION_EVENT_KEY_PRESS:
-    case GST_NAVIGATION_EVENT_KEY_RELEASE:{
-      guint scancode = 0;
-      const gchar *key = NULL;
-
-      if (!gst_structure_get_uint (s, "scancode", &scancode)
-          && gst_navigation_event_parse_key_event (event, &key))
-        scancode = osvdi_key_name_to_scancode (key);
-      if (osvdi_scancode_to_qnum (scancode))
-        osvdi_qemu_display_key (self->display, osvdi_scancode_to_qnum (scancode),
-            gst_navigation_event_get_type (event) ==
-            GST_NAVIGATION_EVENT_KEY_PRESS);
+  if (!qemu_input_from_navigation (event, &in))
+    return FALSE;
+  switch (in.kind) {
+    case QEMU_INPUT_KEY:
+      if (in.code)
+        osvdi_qemu_display_key (self->display, in.code, in.pressed);
       else
         GST_DEBUG_OBJECT (provider->src, "no PC scancode for key %s",
-            key ? key : "(none)");
-      return TRUE;
-    }
-    case GST_NAVIGATION_EVENT_MOUSE_MOVE:{
-      gdouble x, y;
-      gint dx = 0, dy = 0;
-      gboolean relative = FALSE;
-
-      if (!gst_navigation_event_parse_mouse_move_event (event, &x, &y))
-        return FALSE;
-      gst_structure_get_boolean (s, "relative", &relative);
-      gst_structure_get_int (s, "dx", &dx);
-      gst_structure_get_int (s, "dy", &dy);
-      osvdi_qemu_display_mouse_move (self->display, (gint) x, (gint) y,
-          relative, dx, dy);
-      return TRUE;
-    }
-    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS:
-    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_RELEASE:{
-      gint button;
-      gdouble x, y;
-      /* GstNavigation 1 left, 2 middle, 3 right -> QEMU 0, 1, 2. */
-      if (!gst_navigation_event_parse_mouse_button_event (event, &button, &x,
-              &y) || button < 1 || button > 3)
-        return FALSE;
-      osvdi_qemu_display_mouse_button (self->display, button - 1,
-          gst_navigation_event_get_type (event) ==
-          GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS);
-      return TRUE;
-    }
-    case GST_NAVIGATION_EVENT_MOUSE_SCROLL:{
-      gdouble x, y, sx, sy;
-      guint b;
-
-      if (!gst_navigation_event_parse_mouse_scroll_event (event, &x, &y, &sx,
-              &sy) || sy == 0)
-        return FALSE;
-      /* Wheel as buttons: 3 up, 4 down (delta_y > 0 is up). */
-      b = sy > 0 ? 3 : 4;
-      osvdi_qemu_display_mouse_button (self->display, b, TRUE);
-      osvdi_qemu_display_mouse_button (self->display, b, FALSE);
-      return TRUE;
-    }
-    default:
-      return FALSE;
+            in.key ? in.key : "(none)");
+      break;
+    case QEMU_INPUT_MOVE:
+      osvdi_qemu_display_mouse_move (self->display, in.x, in.y,
+          in.have_delta, in.dx, in.dy);
+      break;
+    case QEMU_INPUT_BUTTON:
+      osvdi_qemu_display_mouse_button (self->display, in.code, in.pressed);
+      break;
+    case QEMU_INPUT_WHEEL:
+      osvdi_qemu_display_mouse_button (self->display, in.code, TRUE);
+      osvdi_qemu_display_mouse_button (self->display, in.code, FALSE);
+      break;
   }
+  return TRUE;
 }
 
 

@@ -6,6 +6,7 @@
 #endif
 
 #include "osvdi-qemu-display.h"
+#include "osvdi-qemu-display-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,8 +235,8 @@ release_dmabuf_locked (OsvdiQemuDisplay * d)
   d->dmabuf = FALSE;
 }
 
-static void
-on_scanout (OsvdiQemuDisplay * d, GVariant * params)
+void
+osvdi_qemu_display_on_scanout (OsvdiQemuDisplay * d, GVariant * params)
 {
   guint32 w, h, stride, format, fourcc;
   GVariant *data;
@@ -246,7 +247,11 @@ on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   g_variant_get (params, "(uuuu@ay)", &w, &h, &stride, &format, &data);
   src = g_variant_get_fixed_array (data, &len, 1);
   fourcc = pixman_to_fourcc (format);
-  if (!fourcc || !w || !h || stride < w * 4 || len < (gsize) stride * h) {
+  /* In 64 bits: a width of 2^30 or more wrapped w * 4 past a small stride,
+   * and the mirror was then allocated at w * 4 * h (fuzz-qemu-display: a
+   * 24 GB malloc for a 4-byte stride). */
+  if (!fourcc || !w || !h || stride < (guint64) w * 4
+      || len < (gsize) stride * h) {
     g_debug ("QEMU display: ignoring a %ux%u scanout (stride %u, pixman "
         "format 0x%08x, %" G_GSIZE_FORMAT " bytes)", w, h, stride, format,
         len);
@@ -280,8 +285,8 @@ on_scanout (OsvdiQemuDisplay * d, GVariant * params)
   g_variant_unref (data);
 }
 
-static void
-on_update (OsvdiQemuDisplay * d, GVariant * params)
+gboolean
+osvdi_qemu_display_on_update (OsvdiQemuDisplay * d, GVariant * params)
 {
   gint32 x, y, w, h;
   guint32 stride, format;
@@ -296,11 +301,14 @@ on_update (OsvdiQemuDisplay * d, GVariant * params)
   src = g_variant_get_fixed_array (data, &len, 1);
   g_mutex_lock (&d->lock);
   /* QEMU 7.2 sends a resized surface's updates before (and without) a new
-   * Scanout: an update outside the mirror means the size changed. */
+   * Scanout: an update outside the mirror means the size changed. In 64
+   * bits: x + w overflowed int for a rectangle near 2^31 (undefined; and
+   * w * 4 wrapped past a small stride), found by fuzz-qemu-display. */
   outside = !d->mirror || d->dmabuf || d->shared_map || x < 0 || y < 0
       || w <= 0 || h <= 0
-      || (guint) (x + w) > d->width || (guint) (y + h) > d->height
-      || stride < (guint32) w * 4 || len < (gsize) stride * (h - 1) + w * 4
+      || (guint64) x + w > d->width || (guint64) y + h > d->height
+      || stride < (guint64) w * 4
+      || len < (guint64) stride * (h - 1) + (guint64) w * 4
       || pixman_to_fourcc (format) != d->fourcc;
   if (!outside) {
     guint8 *mirror = mirror_writable_locked (d);
@@ -313,26 +321,33 @@ on_update (OsvdiQemuDisplay * d, GVariant * params)
   }
   g_mutex_unlock (&d->lock);
   g_variant_unref (data);
-  if (outside && !d->registering)
-    register_listener (d);
+  return outside;
 }
 
-static void
-on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
-    GDBusMethodInvocation * inv)
+/* The fd a call carries at @handle (the caller's duplicate), or -1. */
+static gint
+take_fd (GDBusMethodInvocation * inv, GVariant * params)
 {
   GUnixFDList *fds = g_dbus_message_get_unix_fd_list
       (g_dbus_method_invocation_get_message (inv));
   gint32 handle;
+
+  g_variant_get_child (params, 0, "h", &handle);
+  return fds && handle >= 0 && handle < g_unix_fd_list_get_length (fds)
+      ? g_unix_fd_list_get (fds, handle, NULL) : -1;
+}
+
+void
+osvdi_qemu_display_on_scanout_dmabuf (OsvdiQemuDisplay * d,
+    GVariant * params, gint fd)
+{
+  gint32 handle;
   guint32 w, h, stride, fourcc;
   guint64 modifier;
   gboolean y0_top;
-  gint fd;
 
   g_variant_get (params, "(huuuutb)", &handle, &w, &h, &stride, &fourcc,
       &modifier, &y0_top);
-  fd = fds && handle >= 0 && handle < g_unix_fd_list_get_length (fds)
-      ? g_unix_fd_list_get (fds, handle, NULL) : -1;
   if (fd < 0) {
     g_debug ("QEMU display: ScanoutDMABUF without a file descriptor");
     return;
@@ -367,24 +382,19 @@ on_scanout_dmabuf (OsvdiQemuDisplay * d, GVariant * params,
  * listener; later listeners no longer announce the map. A memfd shrunk
  * under the mapping would fault on read: QEMU allocates it at the
  * surface's size and never shrinks it (a guest cannot reach it). */
-static void
-on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
-    GDBusMethodInvocation * inv)
+const gchar *
+osvdi_qemu_display_on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
+    gint fd)
 {
-  GUnixFDList *fds = g_dbus_message_get_unix_fd_list
-      (g_dbus_method_invocation_get_message (inv));
   gint32 handle;
   guint32 offset, w, h, stride, format, fourcc;
   guint64 len;
   struct stat st;
   gpointer map;
-  gint fd;
   const gchar *why = NULL;
 
   g_variant_get (params, "(huuuuu)", &handle, &offset, &w, &h, &stride,
       &format);
-  fd = fds && handle >= 0 && handle < g_unix_fd_list_get_length (fds)
-      ? g_unix_fd_list_get (fds, handle, NULL) : -1;
   fourcc = pixman_to_fourcc (format);
   len = (guint64) offset + (guint64) stride * h;
   if (fd < 0)
@@ -407,9 +417,7 @@ on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
     g_debug ("QEMU display: refusing a %ux%u shared map (stride %u, offset "
         "%u, pixman format 0x%08x): %s", w, h, stride, offset, format, why);
     d->map_refused = TRUE;
-    g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR,
-        G_DBUS_ERROR_INVALID_ARGS, "ScanoutMap refused: %s", why);
-    return;
+    return why;
   }
   g_mutex_lock (&d->lock);
   release_dmabuf_locked (d);
@@ -426,7 +434,7 @@ on_scanout_map (OsvdiQemuDisplay * d, GVariant * params,
   d->damaged = TRUE;
   g_cond_broadcast (&d->cond);
   g_mutex_unlock (&d->lock);
-  g_dbus_method_invocation_return_value (inv, NULL);
+  return NULL;
 }
 
 /* The last frame handed out is still held downstream. */
@@ -439,8 +447,8 @@ last_frame_held_locked (OsvdiQemuDisplay * d)
   return d->last_out && g_atomic_int_get (&d->last_out->ref) > ours;
 }
 
-static void
-on_update_map (OsvdiQemuDisplay * d, GVariant * params)
+void
+osvdi_qemu_display_on_update_map (OsvdiQemuDisplay * d, GVariant * params)
 {
   gint32 x, y, w, h;
 
@@ -460,8 +468,8 @@ on_update_map (OsvdiQemuDisplay * d, GVariant * params)
   g_mutex_unlock (&d->lock);
 }
 
-static void
-on_disable (OsvdiQemuDisplay * d)
+void
+osvdi_qemu_display_on_disable (OsvdiQemuDisplay * d)
 {
   /* The guest turned its scanout off: no picture until the next Scanout;
    * the stream stays (the connection is what ends it). */
@@ -469,6 +477,26 @@ on_disable (OsvdiQemuDisplay * d)
   release_dmabuf_locked (d);
   d->have_scanout = FALSE;
   g_mutex_unlock (&d->lock);
+}
+
+void
+osvdi_qemu_display_on_cursor_define (OsvdiQemuDisplay * d, GVariant * params)
+{
+  gint32 w, h, hx, hy;
+  GVariant *data;
+  gsize len;
+  const guint8 *px;
+
+  g_variant_get (params, "(iiii@ay)", &w, &h, &hx, &hy, &data);
+  px = g_variant_get_fixed_array (data, &len, 1);
+  if (w > 0 && h > 0 && w <= 512 && h <= 512 && len >= (gsize) w * h * 4
+      && d->callbacks.cursor_define) {
+    GBytes *bytes = g_bytes_new (px, (gsize) w * h * 4);
+
+    d->callbacks.cursor_define (d->user_data, w, h, hx, hy, bytes);
+    g_bytes_unref (bytes);
+  }
+  g_variant_unref (data);
 }
 
 static void
@@ -484,16 +512,24 @@ listener_method (GDBusConnection * conn, const gchar * sender,
     return;
   }
   if (g_str_equal (method, "Scanout")) {
-    on_scanout (d, params);
+    osvdi_qemu_display_on_scanout (d, params);
   } else if (g_str_equal (method, "Update")) {
-    on_update (d, params);
+    if (osvdi_qemu_display_on_update (d, params) && !d->registering)
+      register_listener (d);
   } else if (g_str_equal (method, "ScanoutMap")) {
-    on_scanout_map (d, params, inv);
+    const gchar *why = osvdi_qemu_display_on_scanout_map (d, params,
+        take_fd (inv, params));
+
+    if (why)
+      g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR,
+          G_DBUS_ERROR_INVALID_ARGS, "ScanoutMap refused: %s", why);
+    else
+      g_dbus_method_invocation_return_value (inv, NULL);
     return;
   } else if (g_str_equal (method, "UpdateMap")) {
-    on_update_map (d, params);
+    osvdi_qemu_display_on_update_map (d, params);
   } else if (g_str_equal (method, "ScanoutDMABUF")) {
-    on_scanout_dmabuf (d, params, inv);
+    osvdi_qemu_display_on_scanout_dmabuf (d, params, take_fd (inv, params));
   } else if (g_str_equal (method, "UpdateDMABUF")) {
     /* QEMU draws again only after this reply: it goes out once the frame
      * that shows this update has left the source. */
@@ -504,7 +540,7 @@ listener_method (GDBusConnection * conn, const gchar * sender,
     g_mutex_unlock (&d->lock);
     return;
   } else if (g_str_equal (method, "Disable")) {
-    on_disable (d);
+    osvdi_qemu_display_on_disable (d);
   } else if (g_str_equal (method, "MouseSet")) {
     gint32 x, y, on;
 
@@ -512,21 +548,7 @@ listener_method (GDBusConnection * conn, const gchar * sender,
     if (d->callbacks.cursor_move)
       d->callbacks.cursor_move (d->user_data, x, y, on != 0);
   } else if (g_str_equal (method, "CursorDefine")) {
-    gint32 w, h, hx, hy;
-    GVariant *data;
-    gsize len;
-    const guint8 *px;
-
-    g_variant_get (params, "(iiii@ay)", &w, &h, &hx, &hy, &data);
-    px = g_variant_get_fixed_array (data, &len, 1);
-    if (w > 0 && h > 0 && w <= 512 && h <= 512 && len >= (gsize) w * h * 4
-        && d->callbacks.cursor_define) {
-      GBytes *bytes = g_bytes_new (px, (gsize) w * h * 4);
-
-      d->callbacks.cursor_define (d->user_data, w, h, hx, hy, bytes);
-      g_bytes_unref (bytes);
-    }
-    g_variant_unref (data);
+    osvdi_qemu_display_on_cursor_define (d, params);
   }
   g_dbus_method_invocation_return_value (inv, NULL);
 }
@@ -917,6 +939,33 @@ display_thread (gpointer data)
   return NULL;
 }
 
+/* Everything but the connection and its thread. */
+static OsvdiQemuDisplay *
+display_alloc (guint console, const OsvdiQemuDisplayCallbacks * callbacks,
+    gpointer user_data)
+{
+  OsvdiQemuDisplay *d = g_new0 (OsvdiQemuDisplay, 1);
+
+  d->fd = -1;
+  d->console = console;
+  d->cancellable = g_cancellable_new ();
+  /* A connection signals ("closed") in the context it was made in: the
+   * display thread's. */
+  d->context = g_main_context_new ();
+  d->console_path = g_strdup_printf (DISPLAY_PATH "/Console_%u", console);
+  d->listener_info = g_dbus_node_info_new_for_xml (listener_xml, NULL);
+  if (callbacks)
+    d->callbacks = *callbacks;
+  d->user_data = user_data;
+  d->dmabuf_fd = -1;
+  d->console_width = d->console_height = -1;
+  d->pending_updates = g_ptr_array_new ();
+  d->old_listeners = g_ptr_array_new_with_free_func (g_object_unref);
+  g_mutex_init (&d->lock);
+  g_cond_init (&d->cond);
+  return d;
+}
+
 OsvdiQemuDisplay *
 osvdi_qemu_display_new (gint fd, guint console, guint timeout_s,
     const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data,
@@ -940,31 +989,22 @@ osvdi_qemu_display_new (gint fd, guint console, guint timeout_s,
     return NULL;
   }
 
-  d = g_new0 (OsvdiQemuDisplay, 1);
+  d = display_alloc (console, callbacks, user_data);
   d->stream = G_IO_STREAM (g_socket_connection_factory_create_connection
       (sock));
   g_object_unref (sock);
   d->fd = fd;
-  d->console = console;
   d->timeout_s = timeout_s;
   d->deadline_us = g_get_monotonic_time () + timeout_s * G_TIME_SPAN_SECOND;
-  d->cancellable = g_cancellable_new ();
-  /* A connection signals ("closed") in the context it was made in: the
-   * display thread's. */
-  d->context = g_main_context_new ();
-  d->console_path = g_strdup_printf (DISPLAY_PATH "/Console_%u", console);
-  d->listener_info = g_dbus_node_info_new_for_xml (listener_xml, NULL);
-  if (callbacks)
-    d->callbacks = *callbacks;
-  d->user_data = user_data;
-  d->dmabuf_fd = -1;
-  d->console_width = d->console_height = -1;
-  d->pending_updates = g_ptr_array_new ();
-  d->old_listeners = g_ptr_array_new_with_free_func (g_object_unref);
-  g_mutex_init (&d->lock);
-  g_cond_init (&d->cond);
   d->thread = g_thread_new ("qemu-display", display_thread, d);
   return d;
+}
+
+OsvdiQemuDisplay *
+osvdi_qemu_display_new_unconnected (guint console,
+    const OsvdiQemuDisplayCallbacks * callbacks, gpointer user_data)
+{
+  return display_alloc (console, callbacks, user_data);
 }
 
 static void
@@ -987,7 +1027,9 @@ osvdi_qemu_display_free (OsvdiQemuDisplay * d)
   g_atomic_int_set (&d->quitting, TRUE);
   g_cancellable_cancel (d->cancellable);
   g_main_context_wakeup (d->context);
-  g_thread_join (d->thread);
+  /* (None for an unconnected display: the fuzz target's.) */
+  if (d->thread)
+    g_thread_join (d->thread);
   reply_all (d->pending_updates);
   g_ptr_array_unref (d->pending_updates);
   g_ptr_array_unref (d->old_listeners);

@@ -22,6 +22,13 @@ case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
 esac
 osvdi_browser_packages="chromium spice-html5 websockify python3-gi
  gir1.2-gst-plugins-base-1.0"
+# The fuzz step (tests/fuzz/run): clang and its libFuzzer runtime, the
+# release's default clang (14 on Debian 12, 19 on 13; the Debian 13 root
+# has them in its `build` set too).
+case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
+  13) OSVDI_FUZZ_PACKAGES="clang libclang-rt-19-dev" ;;
+  *) OSVDI_FUZZ_PACKAGES="clang libclang-rt-14-dev" ;;
+esac
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
  python3-yaml debootstrap $osvdi_linux_source $osvdi_browser_packages"

@@ -35,7 +35,7 @@ declare -A D13_SETS=(
     openssl iproute2 libdrm-dev python3 libvirt-dev libxml2-dev
     libvirt-daemon-system libvirt-clients python3-libvirt qemu-system-x86
     python3-yaml busybox-static kmod cpio xz-utils linux-source-6.12
-    linux-headers-amd64"
+    linux-headers-amd64 clang libclang-rt-19-dev"
 )
 
 d13_skip () { echo "SKIP: $*" >&2; exit 77; }
