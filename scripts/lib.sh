@@ -16,19 +16,17 @@ OSVDI_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev
 # The browser test (tests/browser: spice-html5 in headless Chromium through
 # websockify, the pipeline in python3-gi) runs in both halves (chromium is
 # about 80 MB to download).
-case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
-  13) osvdi_linux_source=linux-source-6.12 ;;
-  *) osvdi_linux_source=linux-source-6.1 ;;
-esac
-osvdi_browser_packages="chromium spice-html5 websockify python3-gi
- gir1.2-gst-plugins-base-1.0"
 # The fuzz step (tests/fuzz/run): clang and its libFuzzer runtime, the
 # release's default clang (14 on Debian 12, 19 on 13; the Debian 13 root
 # has them in its `build` set too).
 case "$(. /etc/os-release && echo "${VERSION_ID:-}")" in
-  13) OSVDI_FUZZ_PACKAGES="clang libclang-rt-19-dev" ;;
-  *) OSVDI_FUZZ_PACKAGES="clang libclang-rt-14-dev" ;;
+  13) osvdi_linux_source=linux-source-6.12
+      OSVDI_FUZZ_PACKAGES="clang libclang-rt-19-dev" ;;
+  *) osvdi_linux_source=linux-source-6.1
+     OSVDI_FUZZ_PACKAGES="clang libclang-rt-14-dev" ;;
 esac
+osvdi_browser_packages="chromium spice-html5 websockify python3-gi
+ gir1.2-gst-plugins-base-1.0"
 OSVDI_LAUNCHER_PACKAGES="libvirt-dev libxml2-dev libvirt-daemon-system
  libvirt-clients python3-libvirt qemu-system-x86 busybox-static kmod cpio
  python3-yaml debootstrap $osvdi_linux_source $osvdi_browser_packages"
