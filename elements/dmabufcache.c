@@ -51,6 +51,7 @@ osvdi_dmabuf_cache_get (OsvdiDmabufCache * c, guint64 key, gint fd,
 {
   GstMemory *mem;
   gint own;
+  off_t real;
   gboolean tiled_ok = FALSE;
 
 #if GST_CHECK_VERSION (1, 24, 0)
@@ -80,6 +81,16 @@ osvdi_dmabuf_cache_get (OsvdiDmabufCache * c, guint64 key, gint fd,
   if (mem)
     return gst_memory_ref (mem);
 
+  /* The plane's size is what the guest's side claims; the dmabuf knows its
+   * own (lseek to its end): a claim beyond it would have every reader fault
+   * past the buffer's last page. */
+  real = lseek (fd, 0, SEEK_END);
+  if (real >= 0 && (guint64) real < size) {
+    g_set_error (error, OSVDI_DMABUF_CACHE_ERROR,
+        OSVDI_DMABUF_CACHE_ERROR_FAILED, "the plane claims %" G_GSIZE_FORMAT
+        " bytes of a dmabuf of %" G_GINT64_FORMAT, size, (gint64) real);
+    return NULL;
+  }
   own = fcntl (fd, F_DUPFD_CLOEXEC, 3);
   if (own < 0) {
     g_set_error (error, OSVDI_DMABUF_CACHE_ERROR,

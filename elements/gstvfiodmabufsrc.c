@@ -595,9 +595,12 @@ copy_to_default_stride (GstVfioDmabufSrc * self, GstBuffer * in)
   GstMapInfo src, dst;
   guint row, bytes = self->fmt.width * self->drm->bytes_per_pixel;
 
+  /* frame_to_buffer checked the plane fits its memory; the map's size is
+   * checked again all the same. */
   if (gst_buffer_map (in, &src, GST_MAP_READ)) {
     gst_buffer_map (out, &dst, GST_MAP_WRITE);
-    for (row = 0; row < self->fmt.height; row++)
+    for (row = 0; row < self->fmt.height
+        && (gsize) row * self->fmt.stride + bytes <= src.size; row++)
       memcpy (dst.data + row * GST_VIDEO_INFO_PLANE_STRIDE (&self->info, 0),
           src.data + (gsize) row * self->fmt.stride, bytes);
     gst_buffer_unmap (out, &dst);
@@ -619,6 +622,20 @@ frame_to_buffer (GstVfioDmabufSrc * self, VfioSrcFrame * frame,
   GstBuffer *buf;
   gsize offset[GST_VIDEO_MAX_PLANES] = { 0 };
   gint stride[GST_VIDEO_MAX_PLANES] = { (gint) frame->format.stride };
+  guint64 row_bytes, need, have;
+
+  /* What the guest (through its driver, the mdev or QEMU) says about its
+   * plane is input: a stride below a row, or a plane larger than its
+   * memory, would have every reader downstream (and our own copy) read
+   * past it. */
+  row_bytes = (guint64) frame->format.width * self->drm->bytes_per_pixel;
+  need = frame->format.height ? (guint64) frame->format.stride *
+      (frame->format.height - 1) + row_bytes : 0;
+  have = frame->format.dmabuf ? frame->size : frame->memory ?
+      gst_memory_get_sizes (frame->memory, NULL, NULL) : 0;
+  if (frame->format.stride > G_MAXINT || frame->format.stride < row_bytes
+      || need > have)
+    goto bad_plane;
 
   if (frame->format.dmabuf) {
     mem = osvdi_dmabuf_cache_get (self->wrappers, frame->key, frame->fd,
@@ -650,6 +667,18 @@ frame_to_buffer (GstVfioDmabufSrc * self, VfioSrcFrame * frame,
   return GST_FLOW_OK;
 
   /* ERRORS */
+bad_plane:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("The guest's scanout does not fit its memory: %ux%u with a stride "
+            "of %u bytes in %" G_GUINT64_FORMAT " bytes (a broken or hostile "
+            "guest display driver).", frame->format.width,
+            frame->format.height, frame->format.stride, have),
+        ("a row is %" G_GUINT64_FORMAT " bytes; the plane needs %"
+            G_GUINT64_FORMAT, row_bytes, need));
+    frame_clear (frame);
+    return GST_FLOW_ERROR;
+  }
 no_wrapper:
   {
     if (g_error_matches (error, OSVDI_DMABUF_CACHE_ERROR,

@@ -203,6 +203,42 @@ GST_START_TEST (test_tiled_in_system_memory)
 
 GST_END_TEST;
 
+/* A hostile QEMU (or guest side): a ScanoutDMABUF that claims more than
+ * its dmabuf holds. Every reader would fault past its last page; the
+ * element stops with a clear error instead. */
+GST_START_TEST (test_dmabuf_smaller_than_claimed)
+{
+  gint dmabuf = memfd_new (H / 4, 0x51), fd;
+  OsvdiFakeQemu *f = osvdi_fake_qemu_new (W, H, STRIDE, dmabuf, NULL, &fd);
+  gchar *desc = g_strdup_printf ("vfiodmabufsrc qemu-display-fd=%d ! "
+      "video/x-raw(memory:DMABuf) ! fakesink", fd);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstMessage *m;
+  GError *error = NULL;
+  gchar *dbg = NULL;
+
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  close (fd);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 60 * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error within 60 s");
+  gst_message_parse_error (m, &error, &dbg);
+  fail_unless (strstr (dbg, "claims") != NULL, "%s (%s)", error->message,
+      dbg);
+  g_error_free (error);
+  g_free (dbg);
+  gst_message_unref (m);
+
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  osvdi_fake_qemu_free (f);
+  close (dmabuf);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 /* Defect 2: a GstVideoMeta only where downstream takes one (a default
  * stride needs none), in 2D mode and for a GL scanout in system memory. */
 GST_START_TEST (test_video_meta_only_when_asked)
@@ -908,6 +944,7 @@ vfiodmabufsrc_suite (void)
   tcase_add_test (tc, test_gl_scanout_wrapped_once);
   tcase_add_test (tc, test_modifier_in_dma_drm_caps);
   tcase_add_test (tc, test_tiled_in_system_memory);
+  tcase_add_test (tc, test_dmabuf_smaller_than_claimed);
   tcase_add_test (tc, test_video_meta_only_when_asked);
   tcase_add_test (tc, test_replaced_scanout_fd);
   tcase_add_test (tc, test_keyframe_request_without_damage);
