@@ -305,11 +305,15 @@ swap_branch (GstSpiceEncBin * self, gint from, gint to, gboolean sync)
 
   if (old) {
     /* Stopped first, so that nothing it still holds is pushed while its
-     * output is unlinked; frames inside it are dropped. Removing it
-     * unlinks it from the ghost pads; our reference keeps it for later. */
+     * output is unlinked; frames inside it are dropped. Its state locked,
+     * so that a state change of the bin under way (its children listed
+     * before the removal) leaves it in NULL. Removing it unlinks it from
+     * the ghost pads; our reference keeps it for later. */
+    gst_element_set_locked_state (old, TRUE);
     gst_element_set_state (old, GST_STATE_NULL);
     gst_bin_remove (GST_BIN (self), old);
   }
+  gst_element_set_locked_state (branch, FALSE);
   gst_bin_add (GST_BIN (self), branch);
   /* Linking the sink side marks the stream's sticky events (stream-start,
    * caps, segment) pending on the internal pad: the branch gets them

@@ -30,11 +30,13 @@
  * starts on its first-choice codec), and a RECONFIGURE event goes upstream
  * whenever that answer changes. An upstream that can follow (spiceencbin)
  * switches its encoder; when the new caps arrive the stream restarts with
- * the new format and a keyframe. Upstream that cannot follow (a plain
- * encoder: its src pad's caps do not meet the client's) gets a
- * CODEC_NOT_FOUND warning on the bus, and nothing is sent to a client that
- * cannot decode it. Caps are accepted against the template, not the
- * client's list: a running encoder goes on until it is switched.
+ * the new format and a keyframe. When upstream cannot follow (a plain
+ * encoder: a CAPS query with the client's codecs finds none it produces),
+ * a CODEC_NOT_FOUND warning goes on the bus, nothing is sent to that client,
+ * and the CAPS query offers the current codec after the client's, so that
+ * upstream can still renegotiate (a mode change in the guest). Caps are
+ * accepted against the template, not the client's list: a running encoder
+ * goes on until it is switched.
  *
  * ## Example launch lines
  * |[
@@ -169,6 +171,12 @@ struct _GstSpiceSink
   gboolean keyframe_requested;
   guint8 client_codecs[16];
   guint n_client_codecs;
+  /* The client cannot decode our codec and upstream (as far as we know)
+   * cannot produce one it does: the CAPS query then offers our codec after
+   * the client's, so that upstream can still renegotiate (a plain encoder
+   * proxies our caps to its source). Provisional from START_STOP until the
+   * upstream thread has asked. */
+  gboolean upstream_stuck;
   gint codec;                   /* SpiceVideoCodecType or -1 */
   guint width, height;
   GBytes *cursor_shape;         /* last cursor, for new clients */
@@ -286,9 +294,10 @@ warn_codec_not_accepted (GstSpiceSink * self, gint codec, gchar * accepted)
   g_free (accepted);
 }
 
-/* On the upstream thread, after the RECONFIGURE that went with it: can
- * upstream produce any of the codecs @query carries (the client's)? If not,
- * and the client still cannot decode our codec, say so. */
+/* On the upstream thread, before the RECONFIGURE that goes with it: can
+ * upstream produce any of the codecs @query carries (the client's)? If so,
+ * the CAPS query narrows to them for the RECONFIGURE; if not, and the
+ * client still cannot decode our codec, say so. */
 static void
 check_upstream_follows (GstSpiceSink * self, GstQuery * query)
 {
@@ -304,12 +313,13 @@ check_upstream_follows (GstSpiceSink * self, GstQuery * query)
   }
   GST_DEBUG_OBJECT (self, "upstream can%s produce the client's codecs: %"
       GST_PTR_FORMAT, follows ? "" : "not", caps);
-  if (follows)
-    return;
 
   g_mutex_lock (&self->lock);
   codec = self->codec;
-  if (self->client_started && codec >= 0 && !client_accepts_codec_locked (self))
+  if (follows)
+    self->upstream_stuck = FALSE;
+  else if (self->client_started && codec >= 0
+      && !client_accepts_codec_locked (self))
     accepted = client_codecs_string_locked (self);
   g_mutex_unlock (&self->lock);
   if (accepted)
@@ -414,8 +424,9 @@ restart_stream_locked (GstSpiceSink * self, gchar ** accepted, GQueue * trash)
  * decodes (in its codec enum's order, MJPEG always among them); 0 codecs
  * when the last client leaves. The list is our CAPS query's answer, so a
  * new list sends RECONFIGURE upstream. When the client cannot decode the
- * current codec, a CAPS query asks upstream (after the RECONFIGURE) whether
- * it can produce one the client decodes; only if not, a warning. */
+ * current codec, a CAPS query first asks upstream whether it can produce
+ * one the client decodes; only if not, a warning (and upstream keeps its
+ * codec: see upstream_stuck). */
 static void
 handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
 {
@@ -445,6 +456,7 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
   restart_stream_locked (self, &accepted, &trash);
   request = self->streaming;
   self->keyframe_requested = request;
+  self->upstream_stuck = accepted != NULL;
   if (accepted)
     client_caps = caps_for_codecs (tmpl, codecs, n);
   g_mutex_unlock (&self->lock);
@@ -455,13 +467,13 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
       n > 0 ? "starts" : "stops", n, accepted ? ", not ours: " : "",
       accepted ? accepted : "");
   g_free (accepted);
-  if (changed)
-    push_upstream (self, gst_event_new_reconfigure ());
   if (client_caps) {
     push_upstream_object (self,
         GST_MINI_OBJECT_CAST (gst_query_new_caps (client_caps)));
     gst_caps_unref (client_caps);
   }
+  if (changed || client_caps)
+    push_upstream (self, gst_event_new_reconfigure ());
   if (request)
     request_keyframe (self);
 }
@@ -747,6 +759,7 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   self->streaming = FALSE;
   self->keyframe_requested = FALSE;
   self->n_client_codecs = 0;
+  self->upstream_stuck = FALSE;
   self->clients = 0;
   self->client_mouse = FALSE;
   /* The next run's caps say what its stream is: a client arriving before
@@ -759,8 +772,9 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   return TRUE;
 }
 
-/* With a started client, what it decodes (spice-server's order); with
- * none, the whole template. */
+/* With a started client, what it decodes (spice-server's order), and our
+ * codec last while upstream cannot produce any of those; with no client,
+ * the whole template. */
 static GstCaps *
 gst_spice_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
 {
@@ -769,10 +783,16 @@ gst_spice_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   GstCaps *caps;
 
   g_mutex_lock (&self->lock);
-  if (self->client_started)
+  if (self->client_started) {
     caps = caps_for_codecs (tmpl, self->client_codecs, self->n_client_codecs);
-  else
+    if (self->upstream_stuck && self->codec >= 0) {
+      guint8 codec = self->codec;
+
+      caps = gst_caps_merge (caps, caps_for_codecs (tmpl, &codec, 1));
+    }
+  } else {
     caps = gst_caps_ref (tmpl);
+  }
   g_mutex_unlock (&self->lock);
   gst_caps_unref (tmpl);
 
@@ -818,6 +838,9 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
       restart_stream_locked (self, &accepted, &trash);
       request = self->streaming;
       self->keyframe_requested = request;
+      /* Upstream chose a codec the client does not decode: it cannot
+       * follow the client. */
+      self->upstream_stuck = accepted != NULL;
     }
   }
   g_mutex_unlock (&self->lock);
