@@ -710,6 +710,33 @@ static const struct
 /* Pushes frames until one comes out with caps named @name (a few frames at
  * most: every branch encodes one frame per frame, starting with a
  * keyframe). */
+/* The stream's sticky events reached @codec's branch after the switch (its
+ * pads lost them when it was last stopped). */
+static void
+check_sticky (GstElement * enc, const gchar * codec)
+{
+  gchar *name = g_strdup_printf ("%s-branch", codec);
+  GstElement *branch = gst_bin_get_by_name (GST_BIN (enc), name);
+  GstPad *pad;
+  const GstEventType types[] = { GST_EVENT_STREAM_START, GST_EVENT_CAPS,
+    GST_EVENT_SEGMENT
+  };
+  guint i;
+
+  fail_unless (branch != NULL, "no %s in the bin", name);
+  pad = gst_element_get_static_pad (branch, "sink");
+  for (i = 0; i < G_N_ELEMENTS (types); i++) {
+    GstEvent *event = gst_pad_get_sticky_event (pad, types[i], 0);
+
+    fail_unless (event != NULL, "%s has no %s event", name,
+        gst_event_type_get_name (types[i]));
+    gst_event_unref (event);
+  }
+  gst_object_unref (pad);
+  gst_object_unref (branch);
+  g_free (name);
+}
+
 static void
 harness_wait_codec (GstHarness * h, const gchar * name)
 {
@@ -780,6 +807,7 @@ GST_START_TEST (test_harness_switches)
     fail_unless_equals_string (codec, want);
     g_free (codec);
     harness_wait_codec (h, codec_caps_name (want));
+    check_sticky (enc, want);
   }
 
   /* Every step changes the codec. */
