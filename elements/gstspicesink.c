@@ -19,6 +19,25 @@
  * makes frames pile up: at most two wait, later delta frames are dropped up
  * to the next keyframe, which is requested at once.
  *
+ * ## The client's codecs
+ *
+ * SPICE clients decode different codecs: spice-html5 (a browser) takes VP8
+ * and MJPEG only, remote-viewer H.264 too. spice-server tells the sink which
+ * codecs the connected clients all decode when they start the stream, and
+ * the sink passes that on upstream the GStreamer way: its sink pad answers
+ * the CAPS query with the template narrowed to those codecs, in
+ * spice-server's order (with no client, the whole template, so a pipeline
+ * starts on its first-choice codec), and a RECONFIGURE event goes upstream
+ * whenever that answer changes. An upstream that can follow (spiceencbin)
+ * switches its encoder; when the new caps arrive the stream restarts with
+ * the new format and a keyframe. When upstream cannot follow (a plain
+ * encoder: a CAPS query with the client's codecs finds none it produces),
+ * a CODEC_NOT_FOUND warning goes on the bus, nothing is sent to that client,
+ * and the CAPS query offers the current codec after the client's, so that
+ * upstream can still renegotiate (a mode change in the guest). Caps are
+ * accepted against the template, not the client's list: a running encoder
+ * goes on until it is switched.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! videoconvert ! \
@@ -29,6 +48,11 @@
  * gst-launch-1.0 videotestsrc is-live=true ! vp8enc deadline=1 ! \
  *     spicesink port=5900 disable-ticketing=true
  * ]| VP8, without a ticket (only for a trusted network).
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! spiceencbin ! \
+ *     spicesink port=5900 password=secret
+ * ]| Each client gets a codec it decodes: H.264 for remote-viewer, VP8 for
+ * spice-html5 (see spiceencbin).
  */
 
 #ifdef HAVE_CONFIG_H
@@ -147,6 +171,12 @@ struct _GstSpiceSink
   gboolean keyframe_requested;
   guint8 client_codecs[16];
   guint n_client_codecs;
+  /* The client cannot decode our codec and upstream (as far as we know)
+   * cannot produce one it does: the CAPS query then offers our codec after
+   * the client's, so that upstream can still renegotiate (a plain encoder
+   * proxies our caps to its source). Provisional from START_STOP until the
+   * upstream thread has asked. */
+  gboolean upstream_stuck;
   gint codec;                   /* SpiceVideoCodecType or -1 */
   guint width, height;
   GBytes *cursor_shape;         /* last cursor, for new clients */
@@ -217,29 +247,118 @@ client_codecs_string_locked (GstSpiceSink * self)
   return g_string_free (s, FALSE);
 }
 
+static gint
+codec_from_caps (const GstStructure * s)
+{
+  if (gst_structure_has_name (s, "video/x-h264"))
+    return SPICE_VIDEO_CODEC_TYPE_H264;
+  if (gst_structure_has_name (s, "video/x-h265"))
+    return SPICE_VIDEO_CODEC_TYPE_H265;
+  if (gst_structure_has_name (s, "video/x-vp8"))
+    return SPICE_VIDEO_CODEC_TYPE_VP8;
+  if (gst_structure_has_name (s, "video/x-vp9"))
+    return SPICE_VIDEO_CODEC_TYPE_VP9;
+  if (gst_structure_has_name (s, "image/jpeg"))
+    return SPICE_VIDEO_CODEC_TYPE_MJPEG;
+  return -1;
+}
+
+/* The template's structures for @codecs, in that order: what the clients
+ * decode, as caps. */
+static GstCaps *
+caps_for_codecs (GstCaps * tmpl, const guint8 * codecs, guint n)
+{
+  GstCaps *caps = gst_caps_new_empty ();
+  guint i, j;
+
+  for (i = 0; i < n; i++)
+    for (j = 0; j < gst_caps_get_size (tmpl); j++)
+      if (codec_from_caps (gst_caps_get_structure (tmpl, j)) == codecs[i])
+        gst_caps_append_structure (caps,
+            gst_structure_copy (gst_caps_get_structure (tmpl, j)));
+  return caps;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Upstream events                                                          */
 
 static void
+warn_codec_not_accepted (GstSpiceSink * self, gint codec, gchar * accepted)
+{
+  GST_ELEMENT_WARNING (self, STREAM, CODEC_NOT_FOUND,
+      ("The SPICE client cannot decode %s; it accepts %s. Nothing is sent "
+          "until the stream's codec changes or another client connects.",
+          osvdi_stream_codec_name (codec), accepted),
+      ("codec negotiated upstream is not in the client's START_STOP list, "
+          "and upstream cannot produce any of the client's codecs"));
+  g_free (accepted);
+}
+
+/* On the upstream thread, before the RECONFIGURE that goes with it: can
+ * upstream produce any of the codecs @query carries (the client's)? If so,
+ * the CAPS query narrows to them for the RECONFIGURE; if not, and the
+ * client still cannot decode our codec, say so. */
+static void
+check_upstream_follows (GstSpiceSink * self, GstQuery * query)
+{
+  GstCaps *caps = NULL;
+  gboolean follows;
+  gchar *accepted = NULL;
+  gint codec;
+
+  follows = gst_pad_peer_query (GST_BASE_SINK_PAD (self), query);
+  if (follows) {
+    gst_query_parse_caps_result (query, &caps);
+    follows = caps && !gst_caps_is_empty (caps);
+  }
+  GST_DEBUG_OBJECT (self, "upstream can%s produce the client's codecs: %"
+      GST_PTR_FORMAT, follows ? "" : "not", caps);
+
+  g_mutex_lock (&self->lock);
+  codec = self->codec;
+  if (follows)
+    self->upstream_stuck = FALSE;
+  else if (self->client_started && codec >= 0
+      && !client_accepts_codec_locked (self))
+    accepted = client_codecs_string_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (accepted)
+    warn_codec_not_accepted (self, codec, accepted);
+}
+
+/* The upstream thread's work, in order: events to push, and CAPS queries
+ * that ask whether upstream can follow the client's codecs. */
+static void
 push_upstream_func (gpointer data, gpointer user_data)
 {
   GstSpiceSink *self = user_data;
-  GstEvent *event = data;
 
-  GST_LOG_OBJECT (self, "pushing %" GST_PTR_FORMAT, event);
-  gst_pad_push_event (GST_BASE_SINK_PAD (self), event);
+  if (GST_IS_EVENT (data)) {
+    GST_LOG_OBJECT (self, "pushing %" GST_PTR_FORMAT, data);
+    gst_pad_push_event (GST_BASE_SINK_PAD (self), GST_EVENT (data));
+  } else {
+    check_upstream_follows (self, GST_QUERY (data));
+    gst_query_unref (GST_QUERY (data));
+  }
 }
 
-/* Upstream events leave from a thread of their own: pushing one runs
- * upstream elements' handlers (an encoder takes its stream lock), which must
- * neither stall spice-server's thread nor run under our locks. */
+/* Upstream events and queries leave from a thread of their own: they run
+ * upstream elements' handlers (an encoder takes its stream lock, spiceencbin
+ * swaps its encoder), which must neither stall spice-server's thread nor run
+ * under our locks. Takes @obj (a GstEvent or a GstQuery). */
+static void
+push_upstream_object (GstSpiceSink * self, GstMiniObject * obj)
+{
+  if (self->upstream)
+    g_thread_pool_push (self->upstream, obj, NULL);
+  else
+    gst_mini_object_unref (obj);
+}
+
 static void
 push_upstream (GstSpiceSink * self, GstEvent * event)
 {
-  if (self->upstream)
-    g_thread_pool_push (self->upstream, event, NULL);
-  else
-    gst_event_unref (event);
+  push_upstream_object (self, GST_MINI_OBJECT_CAST (event));
 }
 
 static void
@@ -301,27 +420,23 @@ restart_stream_locked (GstSpiceSink * self, gchar ** accepted, GQueue * trash)
         g_bytes_ref (self->cursor_shape));
 }
 
-static void
-warn_codec_not_accepted (GstSpiceSink * self, gint codec, gchar * accepted)
-{
-  GST_ELEMENT_WARNING (self, STREAM, CODEC_NOT_FOUND,
-      ("The SPICE client cannot decode %s; it accepts %s. Nothing is sent "
-          "until the stream's codec changes or another client connects.",
-          osvdi_stream_codec_name (codec), accepted),
-      ("codec negotiated upstream is not in the client's START_STOP list"));
-  g_free (accepted);
-}
-
+/* spice-server's START_STOP lists the codecs every connected client
+ * decodes (in its codec enum's order, MJPEG always among them); 0 codecs
+ * when the last client leaves. The list is our CAPS query's answer, so a
+ * new list sends RECONFIGURE upstream. When the client cannot decode the
+ * current codec, a CAPS query first asks upstream whether it can produce
+ * one the client decodes; only if not, a warning (and upstream keeps its
+ * codec: see upstream_stuck). */
 static void
 handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
 {
   guint8 codecs[G_N_ELEMENTS (self->client_codecs)];
   gint n = osvdi_stream_parse_start_stop (payload, size, codecs,
       G_N_ELEMENTS (codecs));
-  gboolean request;
+  gboolean request, changed;
   gchar *accepted = NULL;
   GQueue trash = G_QUEUE_INIT;
-  gint codec;
+  GstCaps *tmpl, *client_caps = NULL;
 
   if (n < 0) {
     GST_ELEMENT_WARNING (self, STREAM, DECODE,
@@ -330,7 +445,10 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
     return;
   }
 
+  tmpl = gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (self));
   g_mutex_lock (&self->lock);
+  changed = (guint) n != self->n_client_codecs
+      || memcmp (self->client_codecs, codecs, n) != 0;
   memcpy (self->client_codecs, codecs, n);
   self->n_client_codecs = n;
   /* Every start restarts the stream for every client. */
@@ -338,14 +456,24 @@ handle_start_stop (GstSpiceSink * self, const guint8 * payload, guint32 size)
   restart_stream_locked (self, &accepted, &trash);
   request = self->streaming;
   self->keyframe_requested = request;
-  codec = self->codec;
+  self->upstream_stuck = accepted != NULL;
+  if (accepted)
+    client_caps = caps_for_codecs (tmpl, codecs, n);
   g_mutex_unlock (&self->lock);
   osvdi_sink_queue_free_trash (&trash);
+  gst_caps_unref (tmpl);
 
-  GST_INFO_OBJECT (self, "client %s the stream (%d codecs)",
-      n > 0 ? "starts" : "stops", n);
-  if (accepted)
-    warn_codec_not_accepted (self, codec, accepted);
+  GST_INFO_OBJECT (self, "client %s the stream (%d codecs%s%s)",
+      n > 0 ? "starts" : "stops", n, accepted ? ", not ours: " : "",
+      accepted ? accepted : "");
+  g_free (accepted);
+  if (client_caps) {
+    push_upstream_object (self,
+        GST_MINI_OBJECT_CAST (gst_query_new_caps (client_caps)));
+    gst_caps_unref (client_caps);
+  }
+  if (changed || client_caps)
+    push_upstream (self, gst_event_new_reconfigure ());
   if (request)
     request_keyframe (self);
 }
@@ -518,7 +646,7 @@ gst_spice_sink_start (GstBaseSink * bsink)
   g_mutex_unlock (&self->lock);
 
   self->upstream = g_thread_pool_new_full (push_upstream_func, self,
-      (GDestroyNotify) gst_event_unref, 1, TRUE, &error);
+      (GDestroyNotify) gst_mini_object_unref, 1, TRUE, &error);
   if (!self->upstream)
     goto no_thread;
 
@@ -631,6 +759,7 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   self->streaming = FALSE;
   self->keyframe_requested = FALSE;
   self->n_client_codecs = 0;
+  self->upstream_stuck = FALSE;
   self->clients = 0;
   self->client_mouse = FALSE;
   /* The next run's caps say what its stream is: a client arriving before
@@ -643,20 +772,39 @@ gst_spice_sink_stop (GstBaseSink * bsink)
   return TRUE;
 }
 
-static gint
-codec_from_caps (const GstStructure * s)
+/* With a started client, what it decodes (spice-server's order), and our
+ * codec last while upstream cannot produce any of those; with no client,
+ * the whole template. */
+static GstCaps *
+gst_spice_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
 {
-  if (gst_structure_has_name (s, "video/x-h264"))
-    return SPICE_VIDEO_CODEC_TYPE_H264;
-  if (gst_structure_has_name (s, "video/x-h265"))
-    return SPICE_VIDEO_CODEC_TYPE_H265;
-  if (gst_structure_has_name (s, "video/x-vp8"))
-    return SPICE_VIDEO_CODEC_TYPE_VP8;
-  if (gst_structure_has_name (s, "video/x-vp9"))
-    return SPICE_VIDEO_CODEC_TYPE_VP9;
-  if (gst_structure_has_name (s, "image/jpeg"))
-    return SPICE_VIDEO_CODEC_TYPE_MJPEG;
-  return -1;
+  GstSpiceSink *self = GST_SPICE_SINK (bsink);
+  GstCaps *tmpl = gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (bsink));
+  GstCaps *caps;
+
+  g_mutex_lock (&self->lock);
+  if (self->client_started) {
+    caps = caps_for_codecs (tmpl, self->client_codecs, self->n_client_codecs);
+    if (self->upstream_stuck && self->codec >= 0) {
+      guint8 codec = self->codec;
+
+      caps = gst_caps_merge (caps, caps_for_codecs (tmpl, &codec, 1));
+    }
+  } else {
+    caps = gst_caps_ref (tmpl);
+  }
+  g_mutex_unlock (&self->lock);
+  gst_caps_unref (tmpl);
+
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  GST_LOG_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+  return caps;
 }
 
 static gboolean
@@ -667,6 +815,7 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   gint codec = codec_from_caps (s);
   gint width = 0, height = 0;
   gchar *accepted = NULL;
+  gboolean request = FALSE;
   GQueue trash = G_QUEUE_INIT;
 
   if (codec < 0)
@@ -682,9 +831,17 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
     self->codec = codec;
     self->width = width;
     self->height = height;
-    /* Old frames do not belong to the new format. */
-    if (self->client_started)
+    /* Old frames do not belong to the new format: FORMAT, then frames from
+     * a keyframe, asked for at once (upstream may have just switched its
+     * encoder for this client, on a still screen). */
+    if (self->client_started) {
       restart_stream_locked (self, &accepted, &trash);
+      request = self->streaming;
+      self->keyframe_requested = request;
+      /* Upstream chose a codec the client does not decode: it cannot
+       * follow the client. */
+      self->upstream_stuck = accepted != NULL;
+    }
   }
   g_mutex_unlock (&self->lock);
   osvdi_sink_queue_free_trash (&trash);
@@ -693,6 +850,8 @@ gst_spice_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
       width, height);
   if (accepted)
     warn_codec_not_accepted (self, codec, accepted);
+  if (request)
+    request_keyframe (self);
   return TRUE;
 
   /* ERRORS */
@@ -1057,6 +1216,10 @@ gst_spice_sink_init (GstSpiceSink * self)
   osvdi_sink_queue_init (&self->queue, MAX_WAITING_FRAMES);
   osvdi_spice_input_init (&self->input, GST_OBJECT (self), input_push,
       input_size, self);
+  /* The CAPS query answers the client's codecs; caps are accepted against
+   * the template, so that an encoder already running goes on until
+   * upstream switches it. */
+  GST_PAD_SET_ACCEPT_TEMPLATE (GST_BASE_SINK_PAD (self));
 
   /* Frames leave as soon as they are encoded: spice-server timestamps them
    * when it reads them, and waiting for the clock only adds latency. */
@@ -1213,8 +1376,10 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
    *
    * Counters: frames-sent, bytes-sent (handed to spice-server),
    * frames-dropped (skipped for a slow or newly started client),
-   * clients, streaming, codec, waiting-frames, max-waiting-frames and
-   * mouse-mode (client or server).
+   * clients, streaming (a client watches a codec it decodes), codec (the
+   * negotiated one; when the client does not decode it, the sink's CAPS
+   * query has already asked upstream for another), waiting-frames,
+   * max-waiting-frames and mouse-mode (client or server).
    */
   properties[PROP_STATS] = g_param_spec_boxed ("stats", "Statistics",
       "frames-sent, bytes-sent, frames-dropped, clients, streaming, codec, "
@@ -1227,13 +1392,16 @@ gst_spice_sink_class_init (GstSpiceSinkClass * klass)
   gst_element_class_set_static_metadata (element_class, "SPICE sink",
       "Sink/Network/Video",
       "Serves an encoded video stream to SPICE clients through spice-server's "
-      "stream device, and sends their input upstream",
+      "stream device, and sends their input upstream; its caps narrow to the "
+      "codecs the connected client decodes (with RECONFIGURE upstream when "
+      "they change), so that spiceencbin can follow the client",
       "OSVDI developers");
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_spice_sink_change_state);
 
   basesink_class->start = GST_DEBUG_FUNCPTR (gst_spice_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR (gst_spice_sink_stop);
+  basesink_class->get_caps = GST_DEBUG_FUNCPTR (gst_spice_sink_get_caps);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_spice_sink_set_caps);
   basesink_class->render = GST_DEBUG_FUNCPTR (gst_spice_sink_render);
   basesink_class->event = GST_DEBUG_FUNCPTR (gst_spice_sink_event);

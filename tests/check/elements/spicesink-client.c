@@ -33,6 +33,9 @@ typedef struct
   GList *nav;                   /* GstStructure*, newest first */
 } Session;
 
+static GstPadProbeReturn count_buffers_probe (GstPad * pad,
+    GstPadProbeInfo * info, gpointer counter);
+
 static GstPadProbeReturn
 nav_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
@@ -297,6 +300,82 @@ GST_START_TEST (test_codec_not_accepted_warns)
   for (i = 0; i < G_N_ELEMENTS (hidden); i++)
     if (hidden[i])
       gst_object_unref (hidden[i]);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_codec_not_accepted_renegotiates)
+{
+  /* A plain H.264 encoder and a client without H.264 (spice-gtk 0.42
+   * offers a codec when any decoder factory takes its caps: hide them
+   * all). The sink warns; upstream then renegotiates (here a format change
+   * at the source, as a guest's mode change would) through x264enc, which
+   * proxies the sink's caps to its source: the sink must still offer H.264
+   * after the client's codecs, or the pipeline fails not-negotiated. */
+  Session *s = session_start ("capsfilter name=fmt ! " H264);
+  GstElementFactoryListType type = GST_ELEMENT_FACTORY_TYPE_DECODER |
+      GST_ELEMENT_FACTORY_TYPE_MEDIA_VIDEO | GST_ELEMENT_FACTORY_TYPE_MEDIA_IMAGE;
+  GstCaps *h264 = gst_caps_from_string ("video/x-h264"), *nv12;
+  GstPlugin *libav = gst_plugin_load_by_name ("libav");
+  GList *all, *hidden, *l;
+  GstElement *fmt = gst_bin_get_by_name (GST_BIN (s->pipeline), "fmt");
+  OsvdiTestClient *client;
+  GstMessage *msg;
+  GError *err = NULL;
+  GstPad *sinkpad;
+  gulong probe;
+  gint frames = 0;
+  gint64 end;
+  guint i;
+
+  all = gst_element_factory_list_get_elements (type, GST_RANK_NONE);
+  hidden = gst_element_factory_list_filter (all, h264, GST_PAD_SINK, FALSE);
+  fail_unless (hidden != NULL);
+  for (l = hidden; l; l = l->next)
+    gst_registry_remove_feature (gst_registry_get (), l->data);
+  gst_plugin_feature_list_free (all);
+  gst_caps_unref (h264);
+  client = client_open (s);
+  for (i = 0, msg = NULL; i < 1000 && !msg; i++) {
+    msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (s->pipeline),
+        GST_MESSAGE_WARNING);
+    if (!msg)
+      osvdi_test_client_iterate (10);
+  }
+  fail_unless (msg != NULL, "no warning about the codec");
+  gst_message_parse_warning (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR,
+          GST_STREAM_ERROR_CODEC_NOT_FOUND), "%s", err->message);
+  fail_unless (strstr (err->message, "cannot decode h264"), "%s",
+      err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+
+  nv12 = gst_caps_from_string ("video/x-raw,format=NV12");
+  g_object_set (fmt, "caps", nv12, NULL);
+  gst_caps_unref (nv12);
+  /* The client's main context keeps running meanwhile (a client left
+   * without it for a second trips over its own teardown). */
+  sinkpad = gst_element_get_static_pad (s->sink, "sink");
+  probe = gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER,
+      count_buffers_probe, &frames, NULL);
+  end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  while (g_atomic_int_get (&frames) < 30 && g_get_monotonic_time () < end)
+    osvdi_test_client_iterate (10);
+  gst_pad_remove_probe (sinkpad, probe);
+  gst_object_unref (sinkpad);
+  fail_unless (g_atomic_int_get (&frames) >= 30,
+      "no frames after the renegotiation");
+  session_check_bus (s);
+  fail_unless_equals_int (stat_u64 (s, "frames-sent"), 0);
+  fail_unless_equals_int (stat_u64 (s, "clients"), 1);
+
+  osvdi_test_client_free (client);
+  session_stop (s);
+  gst_object_unref (fmt);
+  gst_plugin_feature_list_free (hidden);
+  if (libav)
+    gst_object_unref (libav);
 }
 
 GST_END_TEST;
@@ -908,6 +987,7 @@ spicesink_client_suite (void)
   tcase_add_test (tc, test_h264_pixels);
   tcase_add_test (tc, test_vp8_pixels);
   tcase_add_test (tc, test_codec_not_accepted_warns);
+  tcase_add_test (tc, test_codec_not_accepted_renegotiates);
   tcase_add_test (tc, test_wrong_ticket_refused);
   tcase_add_test (tc, test_missing_ticket_refused);
   tcase_add_test (tc, test_tls);
