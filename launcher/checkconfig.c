@@ -11,6 +11,83 @@ compare_paths (gconstpointer a, gconstpointer b)
 {
   return g_strcmp0 (*(const gchar * const *) a, *(const gchar * const *) b);
 }
+/* spiceencbin's branches are gst-launch descriptions in its properties,
+ * parsed only when it starts: parsed here too, each offered codec's, so
+ * check-config names a broken branch (an error) or an encoder this host
+ * lacks (@missing) as it does for the pipeline itself. FALSE on an error,
+ * printed. */
+static gboolean
+check_encbin_branches (const gchar * path, GstElement * pipeline,
+    GPtrArray * missing)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+  gboolean ok = TRUE;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = g_value_get_object (&item);
+    GstElementFactory *f = gst_element_get_factory (e);
+    gchar *codecs = NULL, **names;
+    guint c;
+
+    if (!f || g_strcmp0 (GST_OBJECT_NAME (f), "spiceencbin") != 0) {
+      g_value_reset (&item);
+      continue;
+    }
+    g_object_get (e, "codecs", &codecs, NULL);
+    names = g_strsplit (codecs ? codecs : "", ",", -1);
+    for (c = 0; names[c]; c++) {
+      gchar *prop = g_strdup_printf ("%s-encoder", g_strstrip (names[c]));
+      gchar *desc = NULL, **miss;
+      GstParseContext *ctx;
+      GstElement *branch;
+      GError *error = NULL;
+      guint m;
+
+      if (!*names[c] || !g_object_class_find_property (G_OBJECT_GET_CLASS
+              (e), prop)) {
+        g_print ("%s: ERROR: spiceencbin codecs: unknown codec '%s'\n",
+            path, names[c]);
+        ok = FALSE;
+        g_free (prop);
+        continue;
+      }
+      g_object_get (e, prop, &desc, NULL);
+      ctx = gst_parse_context_new ();
+      branch = desc && *desc ? gst_parse_bin_from_description_full (desc,
+          TRUE, ctx, GST_PARSE_FLAG_NONE, &error) : NULL;
+      miss = gst_parse_context_get_missing_elements (ctx);
+      if (!desc || !*desc) {
+        g_print ("%s: ERROR: spiceencbin offers %s but %s is empty\n", path,
+            names[c], prop);
+        ok = FALSE;
+      } else if (error && g_error_matches (error, GST_PARSE_ERROR,
+              GST_PARSE_ERROR_NO_SUCH_ELEMENT)) {
+        for (m = 0; miss && miss[m]; m++)
+          g_ptr_array_add (missing, g_strdup_printf ("%s (spiceencbin "
+                  "%s)", miss[m], prop));
+      } else if (error) {
+        g_print ("%s: ERROR: spiceencbin %s does not parse: %s\n", path, prop,
+            error->message);
+        ok = FALSE;
+      }
+      g_clear_error (&error);
+      g_strfreev (miss);
+      gst_parse_context_free (ctx);
+      if (branch)
+        gst_object_unref (branch);
+      g_free (desc);
+      g_free (prop);
+    }
+    g_strfreev (names);
+    g_free (codecs);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return ok;
+}
+
 
 gint
 osvdi_check_config (const OsvdiLauncherConfig * cfg,
@@ -102,7 +179,21 @@ osvdi_check_config (const OsvdiLauncherConfig * cfg,
           error->message);
       bad = TRUE;
     } else {
-      g_print ("%s: OK\n", path);
+      GPtrArray *lacking = g_ptr_array_new_with_free_func (g_free);
+
+      if (!check_encbin_branches (path, e, lacking)) {
+        bad = TRUE;
+      } else if (lacking->len) {
+        gchar *list;
+
+        g_ptr_array_add (lacking, NULL);
+        list = g_strjoinv (", ", (gchar **) lacking->pdata);
+        g_print ("%s: OK (not installed on this host: %s)\n", path, list);
+        g_free (list);
+      } else {
+        g_print ("%s: OK\n", path);
+      }
+      g_ptr_array_unref (lacking);
     }
     g_clear_error (&error);
     g_strfreev (missing);

@@ -63,7 +63,7 @@ SOURCE = ("videotestsrc is-live=true pattern=smpte ! "
           "framerate=30/1 ! ")
 SINK = "spicesink name=sink port={port} password={password}"
 VP8_PIPELINE = SOURCE + "vp8enc deadline=1 ! " + SINK
-ENCBIN_PIPELINE = SOURCE + "spiceencbin ! " + SINK
+ENCBIN_PIPELINE = SOURCE + "spiceencbin name=enc ! " + SINK
 
 
 def skip(why):
@@ -383,21 +383,31 @@ def main():
         return took
 
     def encbin_checks(pipe, ws_port):
+        enc = pipe.pipeline.get_by_name("enc")
+        if enc.get_property("codec") != "h264":
+            fail(f"spiceencbin started on {enc.get_property('codec')}, not h264")
         b, took = check_picture(cdp, pipe, ws_port, "spiceencbin",
                                 shot.replace(".png", "-spiceencbin.png"))
+        codec = pipe.stats().get_value("codec")
+        switches = enc.get_property("switches")
         b.close()
+        if codec != "vp8" or switches < 1:
+            fail(f"the browser's picture came without a switch to VP8: sink "
+                 f"codec {codec}, {switches} switches")
+        # The last client gone, the bin goes back to its first codec.
+        if not pipe.wait(lambda: enc.get_property("codec") == "h264", 30):
+            fail(f"spiceencbin stayed on {enc.get_property('codec')} after "
+                 "the browser left")
         return took
 
     times = {"vp8enc": serve(Gst, GstVideo, websockify, VP8_PIPELINE,
                              vp8_checks)}
     # The case #13 cares about: an H.264-first pipeline whose spiceencbin
     # switches to VP8 for this client (spice-html5 decodes VP8 and MJPEG).
-    if Gst.ElementFactory.find("spiceencbin"):
-        times["spiceencbin"] = serve(Gst, GstVideo, websockify,
-                                     ENCBIN_PIPELINE, encbin_checks)
-    else:
-        print("info: no spiceencbin in this build: the H.264-first "
-              "pipeline's case did not run")
+    if not Gst.ElementFactory.find("spiceencbin"):
+        fail("spiceencbin not found (built with spicesink)")
+    times["spiceencbin"] = serve(Gst, GstVideo, websockify,
+                                 ENCBIN_PIPELINE, encbin_checks)
     print(f"screenshot: {shot}")
     print("info: time from opening the page to the first right picture: "
           + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))

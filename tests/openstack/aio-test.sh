@@ -71,8 +71,10 @@ case "$PLAN" in
     # A still desktop again every 250 ms: spice-html5 shows a still picture
     # only once later frames follow (vfiodmabufsrc's still-interval).
     export AIO_SOURCE_EXTRA=${AIO_SOURCE_EXTRA:-still-interval=250}
-    # spice-html5 decodes VP8 and MJPEG only.
-    export AIO_ENCODE=${AIO_ENCODE:-'videoconvert ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=600'}
+    # The shipped flavors' encoder: spiceencbin, H.264 first. The
+    # spice-direct client takes H.264; spice-html5 (VP8 and MJPEG only)
+    # makes it switch to VP8 in the same session.
+    export AIO_ENCODE=${AIO_ENCODE:-spiceencbin}
     command -v chromium >/dev/null ||
       d13_skip "no chromium (the browser console; Debian's package chromium)" ;;
   *) echo "OSVDI_AIO_PLAN: lifecycle or console, not '$PLAN'" >&2; exit 2 ;;
