@@ -33,6 +33,14 @@ static gint dmabuf_memfd = -1;
 static GVariant *volatile keep[6];  /* volatile: never read, still kept */
 static volatile guint8 sink;    /* what frames were read into */
 
+/* -x for any x, INT32_MIN included (negated as unsigned: no overflow in the
+ * harness itself; the display gets INT32_MIN back, a hostile value too). */
+static gint32
+neg32 (gint32 x)
+{
+  return (gint32) (0u - (guint32) x);
+}
+
 static void
 cursor_define (gpointer user_data, guint width, guint height, gint hot_x,
     gint hot_y, GBytes * bgra)
@@ -225,7 +233,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
             : fuzz_dim (&in), format = fuzz_format (&in);
 
         if (op & 0x80)
-          x = -x;
+          x = neg32 (x);
         osvdi_qemu_display_on_update (d, own (g_variant_new ("(iiiiuu@ay)",
                     x, y, w, h, stride, format, bytes (fuzz_len (&in,
                             (guint64) stride * (guint32) h)))));
@@ -250,7 +258,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
         gint32 w = fuzz_dim (&in), h = fuzz_dim (&in);
 
         if (op & 0x80)
-          y = -y;
+          y = neg32 (y);
         osvdi_qemu_display_on_update_map (d, own (g_variant_new ("(iiii)",
                     x, y, w, h)));
         break;
@@ -260,7 +268,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
         gint32 hx = fuzz_u32 (&in), hy = fuzz_u32 (&in);
 
         if (op & 0x80)
-          w = -w;
+          w = neg32 (w);
         osvdi_qemu_display_on_cursor_define (d, own (g_variant_new
                 ("(iiii@ay)", w, h, hx, hy, bytes (fuzz_len (&in,
                             (guint64) (guint32) w * (guint32) h * 4)))));

@@ -757,10 +757,19 @@ aio_compute_up () {
 
 # Trap 5: wait until nova-compute reports up and its resource provider
 # exists before booting anything (creates fail with NoValidHost before).
+# discover_hosts maps the compute *nodes* it finds: run before nova-compute
+# made its node record (the service shows "up" earlier), it maps nothing and
+# every create fails in the conductor ("Host 'vm' is not mapped to any cell",
+# seen once). So it runs until the host is mapped, after the provider exists.
 aio_wait_compute () {
   aio_wait "nova-compute up" "$AIO_WAIT_SERVICE" aio_compute_up
-  aio_as nova nova-manage cell_v2 discover_hosts --verbose >/dev/null
   aio_wait "the compute node's resource provider" "$AIO_WAIT_SERVICE" aio_rp_uuid
+  aio_wait "the compute host mapped to the cell" "$AIO_WAIT_SERVICE" aio_host_mapped
+}
+
+aio_host_mapped () {
+  aio_as nova nova-manage cell_v2 discover_hosts --verbose >/dev/null 2>&1
+  aio_as nova nova-manage cell_v2 list_hosts 2>/dev/null | grep -q " $(hostname) "
 }
 
 aio_rp_uuid () {
