@@ -92,6 +92,15 @@ PATTERN="384,300,ff0000 768,192,00ff00 256,576,0000ff 768,576,ffffff"
 export GST_PLUGIN_PATH_1_0=${GST_PLUGIN_PATH_1_0:-$build/gst}
 export GST_REGISTRY_1_0=${GST_REGISTRY_1_0:-$build/tests/registry-openstack-aio.bin}
 
+# A launcher that an earlier run of this test left behind (stopped before
+# its cleanup ran) would watch this run's libvirtd, start a pipeline for
+# this run's VM and hold its port (seen once: 'port 26900 already in use').
+for pidf in /tmp/osvdi-aio.*/launcher/launcher.pid; do
+  [ -f "$pidf" ] || continue
+  echo "aio: stopping a launcher an earlier run left: $(dirname "$pidf")" >&2
+  aio_launcher_stop "$(dirname "$pidf")"
+  rm -rf "$(dirname "$(dirname "$pidf")")"
+done
 tmp=$(mktemp -d -t osvdi-aio.XXXXXX)
 cleanup () {
   local rc=$?
