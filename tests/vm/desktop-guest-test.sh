@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# OSVDI - the desktop guest's smoke test: build (or reuse) the image, boot
+# it under TCG with -display none, wait for OSVDI-DESKTOP-READY on the
+# serial port, check a QMP screendump is the desktop (jwm over a
+# maximized xterm, many colours), and that the guest's spice-vdagent
+# announced itself on a com.redhat.spice.0 port (a socket chardev here);
+# then QMP quit.
+# SPDX-License-Identifier: Apache-2.0
+#
+#   tests/vm/desktop-guest-test.sh          (meson test desktop-guest)
+# OSVDI_DESKTOP_DIR: where build links the image (default: a temp dir);
+# OSVDI_DESKTOP_BOOT_TIMEOUT: seconds to the ready line (default 420).
+# Exits 77 when not root, without debootstrap, qemu-system-x86_64 or
+# python3, and inside the Debian 13 root (the Debian 12 half runs it).
+# Heavy: on a shared machine run it under `flock /tmp/osvdi-heavy.lock`.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+skip () { echo "SKIP: $*" >&2; exit 77; }
+[ ! -f /var/lib/osvdi/base.hash ] ||
+  skip "inside the Debian 13 root: the Debian 12 half runs this test (a second image would cost ~3 min)"
+[ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot)"
+command -v debootstrap >/dev/null || skip "debootstrap is not installed"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+command -v python3 >/dev/null || skip "python3 is not installed"
+host=$here/desktop-guest-host.py
+
+work=$(mktemp -d -t osvdi-desktop.XXXXXX)
+qpid="" apid=""
+cleanup () {
+  [ -z "$apid" ] || kill "$apid" 2>/dev/null || true
+  [ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail () {
+  echo "FAIL: $*" >&2
+  if [ -s "$work/serial.log" ]; then
+    echo "-- the guest's serial port, last 40 lines:" >&2
+    tail -n 40 "$work/serial.log" | tr -d '\r' >&2
+  fi
+  exit 1
+}
+now () { date +%s.%N; }
+secs () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+dir=${OSVDI_DESKTOP_DIR:-$work/guest}
+t0=$(now)
+"$here/desktop-guest.sh" build "$dir" || { rc=$?; [ $rc = 77 ] && exit 77; fail "build failed ($rc)"; }
+t1=$(now)
+echo "image: $(secs "$t0" "$t1") s to build or reuse; $(tr '\n' ' ' < "$dir/info")"
+
+: > "$work/serial.log"
+t2=$(now)
+"$here/desktop-guest.sh" run "$dir" --serial "$work/serial.log" --qmp "$work/qmp.sock" -- \
+  -display none \
+  -chardev "socket,id=vdagent,path=$work/vdagent.sock,server=on,wait=off" \
+  -device virtio-serial-pci \
+  -device virtserialport,chardev=vdagent,name=com.redhat.spice.0 &
+qpid=$!
+timeout=${OSVDI_DESKTOP_BOOT_TIMEOUT:-420}
+# The agent's host end, connected before the guest opens its port.
+python3 "$host" vdagent "$work/vdagent.sock" "$timeout" \
+  > "$work/vdagent.log" 2>&1 &
+apid=$!
+
+# The ready line, a failure line, or QEMU gone.
+line=$(python3 "$host" wait-serial "$work/serial.log" "$qpid" "$timeout" \
+  'OSVDI-DESKTOP-READY [0-9]+x[0-9]+|OSVDI-DESKTOP-FAILED.*|OSVDI-X-EXIT.*|Kernel panic.*') || true
+t3=$(now)
+case "$line" in
+  OSVDI-DESKTOP-READY*) ;;
+  "") kill -0 "$qpid" 2>/dev/null && fail "no OSVDI-DESKTOP-READY in $timeout s"
+      fail "QEMU exited before OSVDI-DESKTOP-READY" ;;
+  *) fail "the guest said: $line" ;;
+esac
+mode=${line#OSVDI-DESKTOP-READY }
+echo "boot: OSVDI-DESKTOP-READY $mode $(secs "$t2" "$t3") s after QEMU started (TCG)"
+
+python3 "$host" qmp "$work/qmp.sock" screendump "{\"filename\": \"$work/screen.ppm\"}" >/dev/null ||
+  fail "QMP screendump"
+[ -z "${OSVDI_DESKTOP_SCREENSHOT:-}" ] || cp "$work/screen.ppm" "$OSVDI_DESKTOP_SCREENSHOT"
+python3 "$host" check-desktop "$work/screen.ppm" "$mode" || fail "the screendump is not the desktop"
+
+# spice-vdagent came up on the port: its announce arrived at the host end.
+wait "$apid" && arc=0 || arc=$?
+apid=""
+cat "$work/vdagent.log"
+[ $arc = 0 ] || fail "no VD_AGENT_ANNOUNCE_CAPABILITIES from the guest's spice-vdagent"
+
+python3 "$host" qmp "$work/qmp.sock" quit >/dev/null || fail "QMP quit"
+timeout 30 tail --pid="$qpid" -f /dev/null || fail "QEMU still running 30 s after quit"
+wait "$qpid" 2>/dev/null || true
+qpid=""
+echo "desktop-guest: ok (build $(secs "$t0" "$t1") s, desktop $(secs "$t2" "$t3") s)"
