@@ -10,10 +10,14 @@
 #   desktop-guest-host.py wait-serial FILE PID TIMEOUT REGEX
 #       follows FILE (tail -F, as long as PID lives) until a line matches
 #       REGEX; prints that line (without CR); exit 1 on timeout or PID gone
-#   desktop-guest-host.py vdagent SOCKET TIMEOUT
+#   desktop-guest-host.py vdagent SOCKET TIMEOUT [FIFO]
 #       connects to a chardev socket behind the guest's com.redhat.spice.0
 #       port and waits for the guest agent's VD_AGENT_ANNOUNCE_CAPABILITIES
-#       (VDIChunkHeader, VDAgentMessage protocol 1, type 6); prints it
+#       (VDIChunkHeader, VDAgentMessage protocol 1, type 6); prints it.
+#       With FIFO: then announces itself as a client (monitors config,
+#       reply) and sends, for each line WxH read from FIFO, a
+#       VD_AGENT_MONITORS_CONFIG of one monitor that size, as a SPICE
+#       client does when its window is resized; prints the agent's answers
 import json
 import re
 import selectors
@@ -147,7 +151,7 @@ def wait_serial(path, pid, timeout, regex):
         tail.wait()
 
 
-def vdagent(path, timeout):
+def vdagent(path, timeout, fifo=None):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -180,23 +184,48 @@ def vdagent(path, timeout):
         out, buf = buf[:n], buf[n:]
         return out
 
+    def message():
+        while True:
+            port, size = struct.unpack("<II", need(8))
+            body = need(size)
+            if size < 20:
+                print(f"vdagent: short chunk ({size} bytes) on port {port}")
+                continue
+            protocol, mtype, _opaque, msize = struct.unpack("<IIQI", body[:20])
+            print(f"vdagent: chunk port {port} size {size}: message protocol {protocol} "
+                  f"type {mtype} size {msize}", flush=True)
+            return protocol, mtype, body[20:20 + msize]
+
+    def send(mtype, data):
+        msg = struct.pack("<IIQI", 1, mtype, 0, len(data)) + data
+        s.sendall(struct.pack("<II", 1, len(msg)) + msg)  # VDP_CLIENT_PORT
+
     while True:
-        port, size = struct.unpack("<II", need(8))
-        body = need(size)
-        if size < 20:
-            print(f"vdagent: short chunk ({size} bytes) on port {port}")
-            continue
-        protocol, mtype, _opaque, msize = struct.unpack("<IIQI", body[:20])
-        data = body[20:20 + msize]
-        print(f"vdagent: chunk port {port} size {size}: message protocol {protocol} "
-              f"type {mtype} size {msize}", flush=True)
+        protocol, mtype, data = message()
         if protocol == 1 and mtype == 6:
             request = struct.unpack("<I", data[:4])[0]
             caps = [struct.unpack("<I", data[i:i + 4])[0] for i in range(4, len(data) - 3, 4)]
             bits = [b for b in range(32 * len(caps)) if caps[b // 32] >> (b % 32) & 1]
             print(f"vdagent: VD_AGENT_ANNOUNCE_CAPABILITIES request={request} "
-                  f"caps={' '.join('%08x' % c for c in caps)} bits={bits}")
-            return True
+                  f"caps={' '.join('%08x' % c for c in caps)} bits={bits}", flush=True)
+            break
+    if fifo is None:
+        return True
+    # A client's own announce: VD_AGENT_CAP_MONITORS_CONFIG (1), _REPLY (2).
+    send(6, struct.pack("<II", 0, (1 << 1) | (1 << 2)))
+    with open(fifo) as f:
+        for line in f:
+            w, h = (int(x) for x in line.strip().split("x"))
+            # VDAgentMonitorsConfig: count, flags; VDAgentMonConfig: height,
+            # width, depth, x, y.
+            send(2, struct.pack("<IIIIIii", 1, 0, h, w, 32, 0, 0))
+            print(f"vdagent: sent VD_AGENT_MONITORS_CONFIG {w}x{h}", flush=True)
+            deadline = min(deadline, time.monotonic() + 20)
+            protocol, mtype, data = message()
+            if mtype == 3 and len(data) >= 8:  # VD_AGENT_REPLY: type, error
+                rtype, err = struct.unpack("<II", data[:8])
+                print(f"vdagent: VD_AGENT_REPLY to type {rtype}: error {err}", flush=True)
+    return True
 
 
 def main():
@@ -208,8 +237,8 @@ def main():
     elif len(sys.argv) == 6 and sys.argv[1] == "wait-serial":
         sys.exit(0 if wait_serial(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
                                   sys.argv[5]) else 1)
-    elif len(sys.argv) == 4 and sys.argv[1] == "vdagent":
-        vdagent(sys.argv[2], float(sys.argv[3]))
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "vdagent":
+        vdagent(sys.argv[2], float(sys.argv[3]), sys.argv[4] if len(sys.argv) == 5 else None)
     else:
         print(__doc__ or "usage: see the header", file=sys.stderr)
         sys.exit(2)

@@ -60,7 +60,8 @@ t2=$(now)
 qpid=$!
 timeout=${OSVDI_DESKTOP_BOOT_TIMEOUT:-420}
 # The agent's host end, connected before the guest opens its port.
-python3 "$host" vdagent "$work/vdagent.sock" "$timeout" \
+mkfifo "$work/resize"
+python3 "$host" vdagent "$work/vdagent.sock" "$timeout" "$work/resize" \
   > "$work/vdagent.log" 2>&1 &
 apid=$!
 
@@ -83,10 +84,33 @@ python3 "$host" qmp "$work/qmp.sock" screendump "{\"filename\": \"$work/screen.p
 python3 "$host" check-desktop "$work/screen.ppm" "$mode" || fail "the screendump is not the desktop"
 
 # spice-vdagent came up on the port: its announce arrived at the host end.
-wait "$apid" && arc=0 || arc=$?
+python3 "$host" wait-serial "$work/vdagent.log" "$apid" 60 'VD_AGENT_ANNOUNCE_CAPABILITIES.*' ||
+  { cat "$work/vdagent.log"; fail "no VD_AGENT_ANNOUNCE_CAPABILITIES from the guest's spice-vdagent"; }
+
+# A client's resize: VD_AGENT_MONITORS_CONFIG to the agent, which sets the
+# mode with RandR; the guest's agent line tells the new size.
+t4=$(now)
+timeout 30 sh -c "echo 1024x768 > '$work/resize'" || fail "the vdagent helper took no resize"
+python3 "$host" wait-serial "$work/serial.log" "$qpid" 120 'OSVDI-MODE [0-9]+x[0-9]+' > "$work/mode" ||
+  { cat "$work/vdagent.log"; fail "no OSVDI-MODE after VD_AGENT_MONITORS_CONFIG 1024x768"; }
+t5=$(now)
+[ "$(cat "$work/mode")" = "OSVDI-MODE 1024x768" ] || fail "the guest said $(cat "$work/mode"), not 1024x768"
+echo "resize: $(cat "$work/mode") $(secs "$t4" "$t5") s after VD_AGENT_MONITORS_CONFIG"
+# The next picture is the new size; jwm lays the desktop out again (its
+# events come after the mode's: screendumps are checked, for at most 30 s,
+# until one is).
+ok=0 end=$(( $(date +%s) + 30 ))
+while [ "$(date +%s)" -le $end ]; do
+  python3 "$host" qmp "$work/qmp.sock" screendump "{\"filename\": \"$work/screen2.ppm\"}" >/dev/null ||
+    fail "QMP screendump"
+  python3 "$host" check-desktop "$work/screen2.ppm" 1024x768 > "$work/check2" && { ok=1; break; }
+done
+cat "$work/check2"
+[ -z "${OSVDI_DESKTOP_SCREENSHOT:-}" ] || cp "$work/screen2.ppm" "${OSVDI_DESKTOP_SCREENSHOT%.ppm}-1024x768.ppm"
+[ $ok = 1 ] || fail "the screendump after the resize is not the desktop at 1024x768"
+wait "$apid" || fail "the vdagent helper failed"
 apid=""
 cat "$work/vdagent.log"
-[ $arc = 0 ] || fail "no VD_AGENT_ANNOUNCE_CAPABILITIES from the guest's spice-vdagent"
 
 python3 "$host" qmp "$work/qmp.sock" quit >/dev/null || fail "QMP quit"
 timeout 30 tail --pid="$qpid" -f /dev/null || fail "QEMU still running 30 s after quit"
