@@ -224,7 +224,8 @@ def vdagent(path, timeout, fifo=None):
             protocol, mtype, data = message()
             if mtype == 3 and len(data) >= 8:  # VD_AGENT_REPLY: type, error
                 rtype, err = struct.unpack("<II", data[:8])
-                print(f"vdagent: VD_AGENT_REPLY to type {rtype}: error {err}", flush=True)
+                what = {1: "VD_AGENT_SUCCESS", 2: "VD_AGENT_ERROR"}.get(err, "?")
+                print(f"vdagent: VD_AGENT_REPLY to type {rtype}: {err} ({what})", flush=True)
     return True
 
 
