@@ -10,6 +10,9 @@
 #   desktop-guest-host.py wait-serial FILE PID TIMEOUT REGEX
 #       follows FILE (tail -F, as long as PID lives) until a line matches
 #       REGEX; prints that line (without CR); exit 1 on timeout or PID gone
+#   desktop-guest-host.py type SOCKET TEXT
+#       types TEXT and Enter into the guest's root shell on ttyS0 (run's
+#       --serial-socket); the answer is in the serial file (wait-serial)
 #   desktop-guest-host.py vdagent SOCKET TIMEOUT [FIFO]
 #       connects to a chardev socket behind the guest's com.redhat.spice.0
 #       port and waits for the guest agent's VD_AGENT_ANNOUNCE_CAPABILITIES
@@ -151,6 +154,31 @@ def wait_serial(path, pid, timeout, regex):
         tail.wait()
 
 
+def type_text(path, text, timeout=30):
+    # QEMU takes from the socket only what the UART can hold: bytes still
+    # unread when the client goes are lost. So stay until the shell echoed
+    # it all: as many bytes back as were sent, then Enter's CR LF.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    data = text.encode()
+    s.sendall(data + b"\r")
+    got = b""
+    deadline = time.monotonic() + timeout
+    while not (len(got) >= len(data) and b"\r\n" in got[len(data) - 1:]):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SystemExit("type: the guest's shell did not echo the text")
+        s.settimeout(left)
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            continue
+        if not chunk:
+            raise SystemExit("type: the serial socket closed")
+        got += chunk
+    s.close()
+
+
 def vdagent(path, timeout, fifo=None):
     deadline = time.monotonic() + timeout
     while True:
@@ -235,6 +263,8 @@ def main():
         print(json.dumps(qmp(sys.argv[2], sys.argv[3], args)))
     elif len(sys.argv) == 4 and sys.argv[1] == "check-desktop":
         sys.exit(0 if check_desktop(sys.argv[2], sys.argv[3]) else 1)
+    elif len(sys.argv) == 4 and sys.argv[1] == "type":
+        type_text(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 6 and sys.argv[1] == "wait-serial":
         sys.exit(0 if wait_serial(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
                                   sys.argv[5]) else 1)

@@ -11,7 +11,8 @@
 #   desktop-guest.sh build DIR      make the image (or reuse the cached one)
 #                                   and link disk.raw, vmlinuz, initrd.img
 #                                   and info into DIR
-#   desktop-guest.sh run DIR [--serial FILE] [--qmp SOCKET] [-- QEMU ARGS...]
+#   desktop-guest.sh run DIR [--serial FILE] [--serial-socket SOCKET]
+#                            [--qmp SOCKET] [-- QEMU ARGS...]
 #                                   boot it under TCG (exec's QEMU: its PID
 #                                   is the caller's child); QEMU ARGS are
 #                                   the display and anything else; none:
@@ -32,7 +33,9 @@
 # image booted with snapshot=on: the cached copy never changes.
 #
 # run's environment: OSVDI_DESKTOP_SERIAL (the serial port's file, default
-# DIR/serial.log), OSVDI_DESKTOP_QMP (the QMP socket, default DIR/qmp.sock),
+# DIR/serial.log), OSVDI_DESKTOP_SERIAL_SOCKET (also a Unix socket on the
+# port, server, no wait: what a client writes is typed into the root shell
+# on ttyS0, everything still logged to the file), OSVDI_DESKTOP_QMP (the QMP socket, default DIR/qmp.sock),
 # OSVDI_DESKTOP_AUDIODEV (the -audiodev behind hda-duplex, default
 # none,id=osvdisnd; keep id=osvdisnd, e.g. dbus,id=osvdisnd on QEMU >= 8),
 # OSVDI_DESKTOP_SMP (2), OSVDI_DESKTOP_MEM (1536 MiB), OSVDI_DESKTOP_APPEND
@@ -350,13 +353,15 @@ INFO
 }
 
 dg_run () {
-  local dir=$1 serial qmp
+  local dir=$1 serial qmp sersock
   shift
   serial=${OSVDI_DESKTOP_SERIAL:-$dir/serial.log}
+  sersock=${OSVDI_DESKTOP_SERIAL_SOCKET:-}
   qmp=${OSVDI_DESKTOP_QMP:-$dir/qmp.sock}
   while [ $# -gt 0 ]; do
     case "$1" in
       --serial) serial=$2; shift 2 ;;
+      --serial-socket) sersock=$2; shift 2 ;;
       --qmp) qmp=$2; shift 2 ;;
       --) shift; break ;;
       *) break ;;
@@ -366,6 +371,12 @@ dg_run () {
   [ -f "$dir/disk.raw" ] || { echo "no image in $dir: run '$0 build $dir' first" >&2; exit 1; }
   [ $# -gt 0 ] || set -- -display none
   rm -f "$qmp"
+  local sargs=(-serial "file:$serial")
+  if [ -n "$sersock" ]; then
+    rm -f "$sersock"
+    sargs=(-chardev "socket,id=serial0,path=$sersock,server=on,wait=off,logfile=$serial,logappend=on"
+           -serial chardev:serial0)
+  fi
   exec qemu-system-x86_64 -name osvdi-desktop -accel tcg -cpu max \
     -smp "${OSVDI_DESKTOP_SMP:-2}" -m "${OSVDI_DESKTOP_MEM:-1536}" \
     -nodefaults -no-user-config -no-reboot \
@@ -376,7 +387,7 @@ dg_run () {
     -audiodev "${OSVDI_DESKTOP_AUDIODEV:-none,id=osvdisnd}" \
     -device intel-hda -device hda-duplex,audiodev=osvdisnd \
     -device virtio-rng-pci \
-    -serial "file:$serial" \
+    "${sargs[@]}" \
     -qmp "unix:$qmp,server=on,wait=off" \
     "$@"
 }
@@ -384,9 +395,9 @@ dg_run () {
 case "${1:-}" in
   build) [ $# -ge 2 ] || { echo "usage: $0 build DIR" >&2; exit 2; }
          dg_build "$(realpath -m "$2")" ;;
-  run) [ $# -ge 2 ] || { echo "usage: $0 run DIR [--serial F] [--qmp S] [-- QEMU ARGS]" >&2; exit 2; }
+  run) [ $# -ge 2 ] || { echo "usage: $0 run DIR [--serial F] [--serial-socket S] [--qmp S] [-- QEMU ARGS]" >&2; exit 2; }
        d=$(realpath -m "$2"); shift 2; dg_run "$d" "$@" ;;
   path) echo "$DG_CACHE/$(dg_hash)" ;;
-  *) echo "usage: $0 build DIR | run DIR [--serial FILE] [--qmp SOCKET] [-- QEMU ARGS...] | path" >&2
+  *) echo "usage: $0 build DIR | run DIR [--serial FILE] [--serial-socket S] [--qmp SOCKET] [-- QEMU ARGS...] | path" >&2
      exit 2 ;;
 esac
