@@ -195,7 +195,10 @@ JWMRC
 #!/bin/sh
 # OSVDI: the session's programs, started by jwm once it is up.
 xterm -fa 'DejaVu Sans Mono' -fs 11 -T osvdi-xterm -e /bin/bash -l &
-# Exits at once when there is no com.redhat.spice.0 port.
+# Exits at once when there is no com.redhat.spice.0 port: first let udev
+# finish the boot's devices (virtio_console and its ports come late under
+# TCG; seen: the agent gone before its port was there).
+udevadm settle --timeout=60
 spice-vdagent
 exec osvdi-guest-agent
 SESSION
