@@ -36,8 +36,8 @@ trap cleanup EXIT
 fail () {
   echo "FAIL: $*" >&2
   if [ -s "$work/serial.log" ]; then
-    echo "-- the guest's serial port, last 40 lines:" >&2
-    tail -n 40 "$work/serial.log" | tr -d '\r' >&2
+    echo "-- the guest's serial port, last 60 lines:" >&2
+    tail -n 60 "$work/serial.log" | tr -d '\r' >&2
   fi
   exit 1
 }
@@ -52,7 +52,8 @@ echo "image: $(secs "$t0" "$t1") s to build or reuse; $(tr '\n' ' ' < "$dir/info
 
 : > "$work/serial.log"
 t2=$(now)
-"$here/desktop-guest.sh" run "$dir" --serial "$work/serial.log" --qmp "$work/qmp.sock" -- \
+"$here/desktop-guest.sh" run "$dir" --serial "$work/serial.log" --serial-socket "$work/serial.sock" \
+  --qmp "$work/qmp.sock" -- \
   -display none \
   -chardev "socket,id=vdagent,path=$work/vdagent.sock,server=on,wait=off" \
   -device virtio-serial-pci \
@@ -84,8 +85,13 @@ python3 "$host" qmp "$work/qmp.sock" screendump "{\"filename\": \"$work/screen.p
 python3 "$host" check-desktop "$work/screen.ppm" "$mode" || fail "the screendump is not the desktop"
 
 # spice-vdagent came up on the port: its announce arrived at the host end.
-python3 "$host" wait-serial "$work/vdagent.log" "$apid" 60 'VD_AGENT_ANNOUNCE_CAPABILITIES.*' ||
-  { cat "$work/vdagent.log"; fail "no VD_AGENT_ANNOUNCE_CAPABILITIES from the guest's spice-vdagent"; }
+if ! python3 "$host" wait-serial "$work/vdagent.log" "$apid" 60 'VD_AGENT_ANNOUNCE_CAPABILITIES.*'; then
+  cat "$work/vdagent.log"
+  # The guest's side of it, from its root shell on ttyS0.
+  python3 "$host" type "$work/serial.sock" 'ls -l /dev/virtio-ports; pgrep -a spice-vdagent; systemctl --no-pager status spice-vdagentd.socket spice-vdagentd.service | grep -E "Active|Main"; journalctl -b --no-pager | grep -i vdagent | tail -n 15; echo OSVDI-DIAG-DONE' || true
+  python3 "$host" wait-serial "$work/serial.log" "$qpid" 30 '^OSVDI-DIAG-DONE' >/dev/null || true
+  fail "no VD_AGENT_ANNOUNCE_CAPABILITIES from the guest's spice-vdagent"
+fi
 
 # A client's resize: VD_AGENT_MONITORS_CONFIG to the agent, which sets the
 # mode with RandR; the guest's agent line tells the new size.
