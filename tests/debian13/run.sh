@@ -82,8 +82,13 @@ fi
 # chroots into the root by that path (launcher-ProviderConfigTest's Nova
 # loader) finds the same root from inside.
 rc=0
+# The desktop guest's image cache too (tests/vm/desktop-guest.sh): the
+# Debian 12 half's image boots here on QEMU 10 instead of a second build.
+mkdir -p /var/cache/osvdi/desktop-guest "$D13_ROOT/var/cache/osvdi/desktop-guest"
 unshare --mount --propagation slave -- bash -c '
-  mount --bind "$1" "$2$1" && mount --bind "$2" "$2$2" && root=$2 && shift 2 &&
+  mount --bind "$1" "$2$1" && mount --bind "$2" "$2$2" &&
+  mount --bind /var/cache/osvdi/desktop-guest "$2/var/cache/osvdi/desktop-guest" &&
+  root=$2 && shift 2 &&
   exec env LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$root" "$@"' \
   osvdi-d13 "$src" "$D13_ROOT" \
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
