@@ -102,3 +102,19 @@ osvdi_test_pull_at (GstHarness * h, gint line)
   fail_unless (buf != NULL, "no frame within 60 s (pulled at line %d)", line);
   return buf;
 }
+
+/* Fails the test on any error @pipeline posted so far (popped). */
+static inline void
+osvdi_test_check_bus (GstElement * pipeline)
+{
+  GstMessage *msg;
+
+  while ((msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline),
+              GST_MESSAGE_ERROR))) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("pipeline error: %s (%s)", err->message, dbg);
+  }
+}

@@ -83,21 +83,6 @@ typedef struct
   gint port;
 } Session;
 
-static void
-session_check_bus (Session * s)
-{
-  GstMessage *msg;
-
-  while ((msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (s->pipeline),
-              GST_MESSAGE_ERROR))) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-
-    gst_message_parse_error (msg, &err, &dbg);
-    fail ("pipeline error: %s (%s)", err->message, dbg);
-  }
-}
-
 /* @desc: the pipeline before spicesink, with a "src" and an "enc". */
 static Session *
 session_new (const gchar * desc)
@@ -126,7 +111,7 @@ session_play (Session * s)
       != GST_STATE_CHANGE_FAILURE);
   fail_unless (gst_element_get_state (s->pipeline, NULL, NULL,
           10 * GST_SECOND) != GST_STATE_CHANGE_FAILURE);
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
 }
 
 #define SMPTE_SOURCE "videotestsrc name=src is-live=true pattern=smpte " \
@@ -146,7 +131,7 @@ session_start (const gchar * encoder)
 static void
 session_stop (Session * s)
 {
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
   fail_unless (gst_element_set_state (s->pipeline, GST_STATE_NULL)
       == GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (s->sink);

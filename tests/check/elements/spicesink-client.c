@@ -51,21 +51,6 @@ nav_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
-static void
-session_check_bus (Session * s)
-{
-  GstMessage *msg;
-
-  while ((msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (s->pipeline),
-              GST_MESSAGE_ERROR))) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-
-    gst_message_parse_error (msg, &err, &dbg);
-    fail ("pipeline error: %s (%s)", err->message, dbg);
-  }
-}
-
 /* @encoder: the part between the raw source and spicesink; @sink_props: extra
  * spicesink properties. */
 static Session *
@@ -99,7 +84,7 @@ session_start_full (const gchar * encoder, const gchar * sink_props,
           10 * GST_SECOND) == GST_STATE_CHANGE_SUCCESS
       || gst_element_get_state (s->pipeline, NULL, NULL, 0)
       == GST_STATE_CHANGE_NO_PREROLL);
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
   return s;
 }
 
@@ -116,7 +101,7 @@ session_start (const gchar * encoder)
 static void
 session_stop (Session * s)
 {
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
   fail_unless (gst_element_set_state (s->pipeline, GST_STATE_NULL)
       == GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (s->sink);
@@ -366,7 +351,7 @@ GST_START_TEST (test_codec_not_accepted_renegotiates)
   gst_object_unref (sinkpad);
   fail_unless (g_atomic_int_get (&frames) >= 30,
       "no frames after the renegotiation");
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
   fail_unless_equals_int (stat_u64 (s, "frames-sent"), 0);
   fail_unless_equals_int (stat_u64 (s, "clients"), 1);
 
@@ -912,7 +897,7 @@ GST_START_TEST (test_stalled_client)
       && g_get_monotonic_time () < end)
     g_usleep (20 * 1000);
   sent_stalled = stat_u64 (s, "frames-sent") - sent;
-  session_check_bus (s);
+  osvdi_test_check_bus (s->pipeline);
 
   GST_INFO ("during the stall: %" G_GUINT64_FORMAT " sent, %" G_GUINT64_FORMAT
       " dropped", sent_stalled, stat_u64 (s, "frames-dropped") - dropped);
