@@ -14,13 +14,12 @@
 #include <gst/video/video.h>
 #include <string.h>
 #include "osvdi-check-util.h"
+#include "osvdi-check-client.h"
 #include "osvdi-test-client.h"
 
 #define PASSWORD "s3cret-ticket"
 #define WIDTH 320
 #define HEIGHT 240
-#define LOSSY_TOLERANCE 40
-
 /* ------------------------------------------------------------------------ */
 /* Hiding decoders from the client                                          */
 
@@ -214,28 +213,6 @@ client_close (Session * s, OsvdiTestClient * client)
   fail_unless_equals_int (stat_u64 (s, "clients"), 0);
 }
 
-static const guint32 smpte_bars[7] = {
-  0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff
-};
-
-static void
-check_smpte (OsvdiTestClient * client, guint ms)
-{
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (smpte_bars); i++) {
-    gint x = (2 * i + 1) * WIDTH / 14, y = HEIGHT / 3;
-    guint32 rgb = 0;
-
-    if (!osvdi_test_client_wait_pixel (client, x, y, smpte_bars[i],
-            LOSSY_TOLERANCE, ms)) {
-      osvdi_test_client_pixel (client, x, y, &rgb);
-      fail ("bar %u at (%d,%d): got %06x, want %06x", i, x, y, rgb,
-          smpte_bars[i]);
-    }
-  }
-}
-
 /* The picture is live: a colour change upstream reaches the client. */
 static void
 check_live (Session * s, OsvdiTestClient * client, gint pattern, guint32 rgb)
@@ -314,7 +291,7 @@ GST_START_TEST (test_h264_client)
 
   fail_unless (osvdi_test_client_wait_frames (client, 5, 10000),
       "no frames drawn");
-  check_smpte (client, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   assert_codecs (s, "h264");
   check_live (s, client, 4, 0xff0000);
   fail_unless_equals_int (enc_switches (s), 0);
@@ -343,7 +320,7 @@ GST_START_TEST (test_vp8_client_switches)
   hidden = hide_decoders ("video/x-h264");
   start = g_get_monotonic_time ();
   client = client_open (s);
-  check_smpte (client, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   GST_INFO ("VP8-only client: the right picture %" G_GINT64_FORMAT
       " ms after connecting", (g_get_monotonic_time () - start) / 1000);
   /* The session lives on: same client, now on VP8. */
@@ -360,7 +337,7 @@ GST_START_TEST (test_vp8_client_switches)
    * START_STOP with no codec: the whole template again, first choice). */
   unhide_decoders (hidden);
   client = client_open (s);
-  check_smpte (client, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   assert_codecs (s, "h264");
   fail_unless_equals_int (enc_switches (s), 2);
   check_live (s, client, 6, 0x0000ff);
@@ -417,7 +394,7 @@ GST_START_TEST (test_vp8_client_before_start)
   gst_object_unref (pad);
 
   session_play (s);
-  check_smpte (client, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   assert_codecs (s, "vp8");
   fail_unless_equals_int (enc_switches (s), 0);
   osvdi_test_client_free (client);

@@ -8,6 +8,7 @@
  */
 #include <gst/check/gstcheck.h>
 #include "osvdi-check-util.h"
+#include "osvdi-check-client.h"
 #include <gst/video/navigation.h>
 #include <spice/enums.h>
 #include <spice-client.h>
@@ -161,31 +162,6 @@ client_open (Session * s)
   return client;
 }
 
-/* The top bars of videotestsrc's SMPTE pattern (100 % bars). */
-static const guint32 smpte_bars[7] = {
-  0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff
-};
-
-#define LOSSY_TOLERANCE 40
-
-static void
-check_smpte (OsvdiTestClient * client, gint width, gint height, guint ms)
-{
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (smpte_bars); i++) {
-    gint x = (2 * i + 1) * width / 14, y = height / 3;
-    guint32 rgb = 0;
-
-    if (!osvdi_test_client_wait_pixel (client, x, y, smpte_bars[i],
-            LOSSY_TOLERANCE, ms)) {
-      osvdi_test_client_pixel (client, x, y, &rgb);
-      fail ("bar %u at (%d,%d): got %06x, want %06x", i, x, y, rgb,
-          smpte_bars[i]);
-    }
-  }
-}
-
 static void
 check_stream (const gchar * encoder, const gchar * codec)
 {
@@ -200,7 +176,7 @@ check_stream (const gchar * encoder, const gchar * codec)
   fail_unless (osvdi_test_client_size (client, &w, &h));
   fail_unless_equals_int (w, WIDTH);
   fail_unless_equals_int (h, HEIGHT);
-  check_smpte (client, w, h, 5000);
+  osvdi_test_check_smpte (client, w, h, 5000);
 
   g_object_get (s->sink, "stats", &st, NULL);
   c = gst_structure_get_string (st, "codec");
@@ -457,7 +433,7 @@ GST_START_TEST (test_tls)
   fail_unless (osvdi_test_client_connect (client));
   fail_unless (osvdi_test_client_wait_open (client, 10000, &event),
       "TLS client did not connect (event %d)", event);
-  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   osvdi_test_client_free (client);
   session_stop (s);
 
@@ -493,7 +469,7 @@ GST_START_TEST (test_password_file)
   s = session_start_full (H264, props, 0);
   client = client_new (s, "from-a-file");
   fail_unless (osvdi_test_client_wait_open (client, 10000, NULL));
-  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   osvdi_test_client_free (client);
   session_stop (s);
   g_unlink (path);
@@ -551,7 +527,7 @@ GST_START_TEST (test_mid_stream_keyframe)
         "client %u: no correct picture within 10 s of connecting", i);
     GST_INFO ("client %u: picture after %" G_GINT64_FORMAT " ms", i,
         (g_get_monotonic_time () - start) / 1000);
-    check_smpte (client, WIDTH, HEIGHT, 100);
+    osvdi_test_check_smpte (client, WIDTH, HEIGHT, 100);
     osvdi_test_client_free (client);
   }
   session_stop (s);
@@ -624,7 +600,7 @@ GST_START_TEST (test_input_relative)
 
   fail_unless (osvdi_test_client_wait_inputs (client, 10000));
   fail_unless (osvdi_test_client_wait_frames (client, 1, 10000));
-  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
   fail_unless (osvdi_test_client_wait_mouse_mode (client,
           SPICE_MOUSE_MODE_SERVER, 5000));
   fail_unless_equals_string (stat_str (s, "mouse-mode"), "server");
@@ -942,7 +918,7 @@ GST_START_TEST (test_reconnect_cycles)
 
   /* Still serving after all that. */
   client = client_open (s);
-  check_smpte (client, WIDTH, HEIGHT, 10000);
+  osvdi_test_check_smpte (client, WIDTH, HEIGHT, 10000);
 
   /* PLAYING -> READY -> PLAYING restarts the encoder; the server and the
    * connected client live on and see the new frames. */
