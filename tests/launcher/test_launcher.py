@@ -844,6 +844,21 @@ class LauncherTest(unittest.TestCase):
         self.no_child(dom_uuid)
 
 
+def own_launcher(cls):
+    """A test class with a launcher (and libvirtd) of its own, configured by
+    its SPICE_CONF, and LauncherTest's set-up and helpers (those the class
+    does not define itself)."""
+    for name in ("setUpClass", "tearDownClass"):
+        if name not in vars(cls):
+            setattr(cls, name, classmethod(getattr(LauncherTest, name).__func__))
+    for name in ("tearDown", "start_vm", "stop_vm", "child", "no_child",
+                 "session", "_metadata"):
+        if name not in vars(cls):
+            setattr(cls, name, getattr(LauncherTest, name))
+    return cls
+
+
+@own_launcher
 class ConsoleProxyTest(unittest.TestCase):
     """[spice] console=proxy: Nova's SPICE model, the console proxy is the
     gate; a launcher of its own on a private libvirtd."""
@@ -851,15 +866,6 @@ class ConsoleProxyTest(unittest.TestCase):
     TMP_PREFIX = "osvdi-console-proxy-test-"
     DRIVER = "test"
     SPICE_CONF = "console=proxy\naddress=127.0.0.1\n"
-    setUpClass = classmethod(LauncherTest.setUpClass.__func__)
-    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
-    tearDown = LauncherTest.tearDown
-    start_vm = LauncherTest.start_vm
-    stop_vm = LauncherTest.stop_vm
-    child = LauncherTest.child
-    no_child = LauncherTest.no_child
-    session = LauncherTest.session
-    _metadata = LauncherTest._metadata
 
     def test_01_session_without_ticket_on_the_address_only(self):
         if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
@@ -890,6 +896,7 @@ class ConsoleProxyTest(unittest.TestCase):
         self.no_child(dom_uuid)
 
 
+@own_launcher
 class TicketRotationTest(unittest.TestCase):
     """ticket-lifetime: the launcher renews each session's ticket before it
     runs out; the sink takes it while playing, then the .vv file and the
@@ -901,15 +908,6 @@ class TicketRotationTest(unittest.TestCase):
     # Renewed after 24 s (a fifth of the life, at least 5 s, at most half
     # of it, before it runs out): time for the probes between renewals.
     SPICE_CONF = "address=127.0.0.1\nticket-lifetime=30\n"
-    setUpClass = classmethod(LauncherTest.setUpClass.__func__)
-    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
-    tearDown = LauncherTest.tearDown
-    start_vm = LauncherTest.start_vm
-    stop_vm = LauncherTest.stop_vm
-    child = LauncherTest.child
-    no_child = LauncherTest.no_child
-    session = LauncherTest.session
-    _metadata = LauncherTest._metadata
 
     def test_01_renewed_ticket_keeps_clients_and_refuses_the_old(self):
         if not os.path.exists(f"{BUILD}/tests/osvdi-spice-probe"):
@@ -989,6 +987,7 @@ def tls_probe(port, ca, password, seconds=60):
         capture_output=True, text=True, timeout=seconds + 60)
 
 
+@own_launcher
 class TlsPortTest(unittest.TestCase):
     """[spice] tls-port-min/max like the plain range: each session that
     serves TLS gets a port of the range, the .vv file and the metadata say
@@ -999,13 +998,6 @@ class TlsPortTest(unittest.TestCase):
     TMP_PREFIX = "osvdi-tls-port-test-"
     DRIVER = "test"
     TLS_MIN, TLS_MAX = 26800, 26801        # two: the third VM finds none
-    tearDownClass = classmethod(LauncherTest.tearDownClass.__func__)
-    tearDown = LauncherTest.tearDown
-    start_vm = LauncherTest.start_vm
-    stop_vm = LauncherTest.stop_vm
-    child = LauncherTest.child
-    no_child = LauncherTest.no_child
-    _metadata = LauncherTest._metadata
 
     @classmethod
     def setUpClass(cls):
